@@ -1,0 +1,101 @@
+"""What a recipe is: content signatures that recognise a family, and the rewrites it applies.
+
+A recipe is data, not code paths: the patcher (``adapters/patcher.py``) walks the cells once and asks
+each :class:`Rule` whether a cell's *content* matches (never its index or id).
+
+* ``replace``: the first matching cell becomes the rule's template cells; later matches are removed
+  (e.g. the Kaggle notebook's second tags cell in its GRPO half).
+* ``remove``: matching cells are dropped (a GSM8K-only helper with no DIPG counterpart).
+* ``repair``: each :class:`Repair` whose ``detect`` pattern matches a kept code cell rewrites it and
+  is named in the report; a repair whose defect is absent does nothing.
+* ``insert``: template cells that every output has (parameters, install, DSA core), placed by the
+  patcher before the first code cell unless already present.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A regex over the joined code of a notebook; ``weight`` counts toward the family's score."""
+
+    pattern: str
+    description: str
+    weight: int = 1
+    required: bool = False
+
+    def found(self, code: str) -> bool:
+        return re.search(self.pattern, code, re.MULTILINE) is not None
+
+
+@dataclass(frozen=True)
+class Repair:
+    """A known defect: ``detect`` regex on a cell's source, ``fix(source) -> source`` and why."""
+
+    name: str
+    detect: str
+    fix: Callable[[str], str]
+    reason: str
+
+    def applies(self, source: str) -> bool:
+        return re.search(self.detect, source, re.MULTILINE) is not None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Replace or remove the code cells whose source matches any of ``patterns``."""
+
+    name: str
+    action: str  # "replace" | "remove"
+    patterns: tuple[str, ...]
+    reason: str
+    cells: tuple[str, ...] = ()
+    # Patterns a matching cell must NOT contain (keeps a rule off cells another rule owns).
+    unless: tuple[str, ...] = ()
+    cell_types: tuple[str, ...] = ("code",)
+
+    def matches(self, source: str, cell_type: str = "code") -> bool:
+        if cell_type not in self.cell_types:
+            return False
+        if any(re.search(p, source, re.MULTILINE) for p in self.unless):
+            return False
+        return any(re.search(p, source, re.MULTILINE) for p in self.patterns)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One base-notebook family.
+
+    ``names`` maps the template cells' identifiers to the base notebook's (e.g. ``tokenizer``);
+    ``parameters`` are the defaults of the ``parameters`` cell (CLI ``--model-id`` etc. override);
+    ``packages`` maps an importable module to the pip spec the guarded install cell installs.
+    """
+
+    name: str
+    title: str
+    signatures: tuple[Signature, ...]
+    rules: tuple[Rule, ...]
+    repairs: tuple[Repair, ...] = ()
+    insert: tuple[str, ...] = ("parameters", "install", "dsa_core")
+    names: dict = field(default_factory=dict)
+    parameters: dict = field(default_factory=dict)
+    packages: dict = field(default_factory=dict)
+    min_score: int = 3
+
+    def score(self, code: str) -> tuple[int, list[str], list[str]]:
+        """(score, descriptions found, descriptions missing); 0 when a required signature is absent."""
+        found, missing = [], []
+        total = 0
+        for signature in self.signatures:
+            if signature.found(code):
+                found.append(signature.description)
+                total += signature.weight
+            else:
+                missing.append(signature.description)
+                if signature.required:
+                    total = -10_000
+        return max(total, 0), found, missing
