@@ -49,3 +49,37 @@ bench: env models data
 
 clean:
 	rm -rf $(MODELS) $(DATA) runs
+
+# ---- Per-family environments (issue 5): one venv + Jupyter kernel per notebook family. ----
+# Unsloth and Tunix cannot share the core venv (unsloth caps transformers/trl below the core pins;
+# tunix wants jax and holds transformers at 5.12.1). FIELD_NOTES §5 has the reasons for each step.
+.PHONY: env-unsloth env-tunix env-families
+
+env-families: env-unsloth env-tunix
+
+env-unsloth: .venv-unsloth/.installed
+.venv-unsloth/.installed: requirements-unsloth.txt requirements-nodeps.txt
+	$(PYTHON) -m venv .venv-unsloth
+	.venv-unsloth/bin/pip install -q --upgrade pip
+	.venv-unsloth/bin/pip install -q torch==2.13.0
+	.venv-unsloth/bin/pip install -q -r requirements-unsloth.txt
+	# unsloth pulls a torchvision whose C++ operators do not load on torch 2.13 CPU; it breaks Trainer.
+	.venv-unsloth/bin/pip uninstall -q -y torchvision
+	.venv-unsloth/bin/pip install -q --no-deps -r requirements-nodeps.txt
+	.venv-unsloth/bin/python -m ipykernel install --sys-prefix --name dsa-unsloth --display-name "DSA Unsloth" >/dev/null
+	touch $@
+
+env-tunix: .venv-tunix/.installed
+.venv-tunix/.installed: requirements-tunix.txt requirements-nodeps.txt
+	$(PYTHON) -m venv .venv-tunix
+	.venv-tunix/bin/pip install -q --upgrade pip
+	.venv-tunix/bin/pip install -q -r requirements-tunix.txt
+	.venv-tunix/bin/pip install -q --no-deps -r requirements-nodeps.txt
+	.venv-tunix/bin/python -m ipykernel install --sys-prefix --name dsa-tunix --display-name "DSA Tunix" >/dev/null
+	touch $@
+
+# Re-pair every notebook after editing either side (jupytext --sync takes the newer file as input).
+# tests/test_notebook_pairs.py fails until this has been run.
+.PHONY: notebooks-sync
+notebooks-sync: env
+	find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | xargs -r -n1 $(VENV)/bin/jupytext --sync

@@ -26,6 +26,7 @@ Trainer shapes (all built from one :class:`MaskedExample`):
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -79,11 +80,13 @@ class MaskedExample:
 
 @dataclass(frozen=True)
 class DroppedRow:
-    """A row :func:`mask_batch` left out: its index in the input, a kind from :data:`DROP_REASONS`, words."""
+    """A row :func:`mask_batch` left out: its index in the input, a kind from :data:`DROP_REASONS`,
+    words, and its whole tokenized length (untruncated)."""
 
     index: int
     kind: str
     reason: str
+    tokens: int
 
 
 class _Drop(Exception):
@@ -150,14 +153,17 @@ def _finish(ids: list[int], mask: list[int], max_length: int | None) -> MaskedEx
         if last >= max_length:
             raise _Drop(
                 DROP_TOO_LONG,
-                f"reply would be cut: it ends at token {last + 1}, max_length is {max_length}",
+                f"reply would be cut: it needs {last + 1} tokens, max_length is {max_length}",
             )
-        ids, mask = ids[:max_length], mask[:max_length]
+        ids, mask = ids[: int(max_length)], mask[: int(max_length)]
     return MaskedExample(input_ids=ids, attention_mask=[1] * len(ids), loss_mask=mask)
 
 
 def _check_max_length(max_length: int | None) -> None:
-    if max_length is not None and (not isinstance(max_length, int) or max_length < 1):
+    # numbers.Integral admits numpy ints from notebooks; bool is an int but never a length.
+    if max_length is not None and (
+        isinstance(max_length, bool) or not isinstance(max_length, numbers.Integral) or max_length < 1
+    ):
         raise DSAError(f"max_length must be a positive integer, got {max_length!r}")
 
 
@@ -225,7 +231,7 @@ def mask_batch(
             mask = _loss_mask(encodings[index], all_ids[index], all_offsets[index], conv.reply_spans, bos_id, eot_id)
             examples.append((index, _finish(all_ids[index], mask, max_length)))
         except _Drop as drop:
-            dropped.append(DroppedRow(index=index, kind=drop.kind, reason=drop.reason))
+            dropped.append(DroppedRow(index=index, kind=drop.kind, reason=drop.reason, tokens=len(all_ids[index])))
     return examples, dropped
 
 

@@ -65,9 +65,10 @@ def load_cell(name: str) -> CellTemplate:
     """Read ``adapters/cells/NAME.py`` (one percent-format cell) into a :class:`CellTemplate`."""
     if name == CORE_CELL:
         return CellTemplate(CORE_CELL, "code", build_core_source())
+    # Names come from notebook metadata too: only the files in this folder are cells (no paths).
+    if name not in cell_names():
+        raise NotebookError(f"unknown kit cell {name!r} (cells: {', '.join(cell_names())})")
     path = CELLS_DIR / f"{name}.py"
-    if not path.is_file():
-        raise NotebookError(f"kit cell adapters/cells/{name}.py is missing")
     lines = path.read_text(encoding="utf-8").split("\n")
     headers = [i for i, line in enumerate(lines) if _HEADER_RE.match(line)]
     if len(headers) != 1:
@@ -87,21 +88,41 @@ def rename_identifiers(source: str, mapping: dict[str, str]) -> str:
         return source
     tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     lines = source.split("\n")
-    edits = []
+    edits = []  # (row, col, old text, new text)
     previous = None
+    names_re = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, sorted(mapping))) + r")\b")
     for token in tokens:
         if token.type == tokenize.NAME and token.string in mapping and not (
             previous is not None and previous.type == tokenize.OP and previous.string == "."
         ):
-            edits.append(token)
+            edits.append((token.start[0], token.start[1], token.string, mapping[token.string]))
+        elif token.type == tokenize.STRING and token.start[0] == token.end[0]:
+            prefix = re.match(r"[A-Za-z]*", token.string).group(0).lower()
+            if "f" in prefix:  # Python 3.11 tokenizes an f-string whole: rename inside its {fields}
+                renamed = re.sub(r"\{[^{}]*\}", lambda m: names_re.sub(lambda n: mapping[n.group(1)], m.group(0)), token.string)
+                if renamed != token.string:
+                    edits.append((token.start[0], token.start[1], token.string, renamed))
         if token.type not in (tokenize.NL, tokenize.COMMENT):
             previous = token
-    # Edit from the end so earlier offsets stay valid; names never span lines.
-    for token in reversed(edits):
-        row, col = token.start
+    # Edit from the end so earlier offsets stay valid.
+    for row, col, old, new in sorted(edits, reverse=True):
         line = lines[row - 1]
-        lines[row - 1] = line[:col] + mapping[token.string] + line[col + len(token.string) :]
+        lines[row - 1] = line[:col] + new + line[col + len(old) :]
     return "\n".join(lines)
+
+
+def python_literal(value) -> str:
+    """A value as Python source; strings in double quotes (``json.dumps`` is valid Python for them)."""
+    import json
+
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(python_literal(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+    return repr(value)
 
 
 def set_assignments(source: str, values: dict[str, object]) -> str:
@@ -115,6 +136,13 @@ def set_assignments(source: str, values: dict[str, object]) -> str:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
             if name in values:
+                done.add(name)
+                try:
+                    current = ast.literal_eval(node.value)
+                except ValueError:
+                    current = object()
+                if type(current) is type(values[name]) and current == values[name]:
+                    continue  # keep the template's own spelling of an equal value
                 if node.lineno != node.end_lineno:
                     raise NotebookError(f"cell assignment {name} spans lines; cannot set it")
                 line = lines[node.lineno - 1]
@@ -122,8 +150,7 @@ def set_assignments(source: str, values: dict[str, object]) -> str:
                 tail = line[node.end_col_offset :]
                 if tail.strip().startswith("#"):
                     comment = tail
-                lines[node.lineno - 1] = f"{line[: node.col_offset]}{name} = {values[name]!r}{comment}"
-                done.add(name)
+                lines[node.lineno - 1] = f"{line[: node.col_offset]}{name} = {python_literal(values[name])}{comment}"
     missing = sorted(set(values) - done)
     if missing:
         raise NotebookError(f"cell has no top-level assignment for {', '.join(missing)}")
@@ -167,6 +194,10 @@ def _module_order(sources: dict[str, str]) -> list[str]:
     for name, source in sources.items():
         tree = ast.parse(source)
         deps[name] = set()
+        nested = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0 and n not in tree.body]
+        if nested:
+            raise NotebookError(f"adapters/{name}.py: relative import inside a block (line {nested[0].lineno}); "
+                                "the core cell inlines only top-level ones")
         for node in _relative_imports(tree):
             if node.level != 1 or not node.module:
                 raise NotebookError(f"adapters/{name}.py: relative import form not inlinable (line {node.lineno})")

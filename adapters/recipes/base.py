@@ -21,7 +21,11 @@ from typing import Callable
 
 @dataclass(frozen=True)
 class Signature:
-    """A regex over the joined code of a notebook; ``weight`` counts toward the family's score."""
+    """A regex over the joined code of a notebook; ``weight`` counts toward the family's score.
+
+    A negative weight is evidence against the family (e.g. ``FastModel`` for plain TRL); a
+    ``required`` signature that is absent rules the family out.
+    """
 
     pattern: str
     description: str
@@ -34,15 +38,31 @@ class Signature:
 
 @dataclass(frozen=True)
 class Repair:
-    """A known defect: ``detect`` regex on a cell's source, ``fix(source) -> source`` and why."""
+    """A known defect: ``detect`` regex on a cell's source, ``fix(source) -> source`` and why.
+
+    ``needs(source, notebook_code)`` (optional) narrows detection with the whole notebook's code,
+    e.g. "GRPOLearner is used here and imported nowhere".
+    """
 
     name: str
     detect: str
     fix: Callable[[str], str]
     reason: str
+    needs: Callable[[str, str], bool] | None = None
+    fix_sees_notebook: bool = False  # fix(source, notebook_code) instead of fix(source)
+    # Optional reason built from what was found, e.g. which names were missing.
+    describe: Callable[[str, str], str] | None = None
 
-    def applies(self, source: str) -> bool:
-        return re.search(self.detect, source, re.MULTILINE) is not None
+    def reason_for(self, source: str, notebook_code: str = "") -> str:
+        return self.describe(source, notebook_code) if self.describe else self.reason
+
+    def apply(self, source: str, notebook_code: str = "") -> str:
+        return self.fix(source, notebook_code) if self.fix_sees_notebook else self.fix(source)
+
+    def applies(self, source: str, notebook_code: str = "") -> bool:
+        if re.search(self.detect, source, re.MULTILINE) is None:
+            return False
+        return self.needs is None or self.needs(source, notebook_code)
 
 
 @dataclass(frozen=True)
@@ -50,18 +70,30 @@ class Rule:
     """Replace or remove the code cells whose source matches any of ``patterns``."""
 
     name: str
-    action: str  # "replace" | "remove"
+    # "replace" | "remove" | "prefix" / "suffix" (insert template cells before / after the match, keep it)
+    action: str
     patterns: tuple[str, ...]
     reason: str
     cells: tuple[str, ...] = ()
     # Patterns a matching cell must NOT contain (keeps a rule off cells another rule owns).
     unless: tuple[str, ...] = ()
     cell_types: tuple[str, ...] = ("code",)
+    # Extra test on the whole source (e.g. "every line is a shell line").
+    predicate: Callable[[str], bool] | None = None
+    # When an earlier cell matched ``after`` (e.g. a ``.train(`` call), ``cells_after`` is used instead
+    # of ``cells``; with ``cells`` empty, a match before that point is removed.
+    after: str | None = None
+    cells_after: tuple[str, ...] = ()
+
+    def cells_for(self, seen_after: bool) -> tuple[str, ...]:
+        return self.cells_after if (self.after and seen_after) else self.cells
 
     def matches(self, source: str, cell_type: str = "code") -> bool:
         if cell_type not in self.cell_types:
             return False
         if any(re.search(p, source, re.MULTILINE) for p in self.unless):
+            return False
+        if self.predicate is not None and not self.predicate(source):
             return False
         return any(re.search(p, source, re.MULTILINE) for p in self.patterns)
 

@@ -1,0 +1,16 @@
+# %%
+# SFT inputs for Tunix's PeftTrainer with the token-exact mask: one tokenization of the whole rendered
+# conversation, loss on the reply and its <end_of_turn> only (input_mask[i] weights the prediction of
+# token i, Tunix's shifted convention). Offsets need a fast tokenizer: the HF one shares Gemma-3's vocabulary.
+from transformers import AutoTokenizer
+
+dsa_hf_tokenizer = AutoTokenizer.from_pretrained(local_model_path)
+dsa_hf_tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+_dsa_masked, _dsa_dropped = mask_batch([dsa_training_messages(r) for r in dsa_train_rows], dsa_hf_tokenizer, MAX_SEQ_LENGTH)
+_dsa_examples = [example for _, example in _dsa_masked]
+print(f"masked {len(_dsa_examples)} rows; dropped {len(_dsa_dropped)} whose reply MAX_SEQ_LENGTH={MAX_SEQ_LENGTH} would cut")
+train_data = []
+for _start in range(0, len(_dsa_examples) - BATCH_SIZE + 1, BATCH_SIZE):
+    _batch = tunix_batch(_dsa_examples[_start : _start + BATCH_SIZE], MAX_SEQ_LENGTH)
+    train_data.append(TrainingInput(input_tokens=_batch["input_tokens"], input_mask=_batch["input_mask"]))
+print(f"{len(train_data)} batches of {BATCH_SIZE}; trained tokens {sum(e.n_trained for e in _dsa_examples)}")

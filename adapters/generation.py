@@ -1,0 +1,150 @@
+"""Batched greedy generation for ``eval_simple.py --model``: prompts rendered as in training.
+
+Shapes:
+
+* :func:`load_model` ``PATH`` -> ``(model, tokenizer)``: a transformers folder, or a PEFT LoRA adapter
+  folder (``adapter_config.json``) over the base model its config names. Tunix/orbax checkpoints
+  are refused with a clear error: loading them needs JAX and the Tunix model code, which this
+  environment does not have (export the Tunix model to safetensors first).
+* :func:`generate` (model, tokenizer, prompts: list[str]) -> completions: list[str], the text after
+  each prompt up to (not including) the first stop id (``adapters.chat.STOP_TOKEN_IDS``: 106, 1).
+
+Prompts come from :func:`adapters.chat.render_prompt`, which already starts with ``<bos>``; they
+are tokenized with ``add_special_tokens=False`` so no second ``<bos>`` appears (FIELD_NOTES §3).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .chat import PAD_ID, STOP_TOKEN_IDS
+from .errors import DSAError
+
+ORBAX_MARKERS = ("_CHECKPOINT_METADATA", "_METADATA", "manifest.ocdbt", "checkpoint")
+
+
+class ModelLoadError(DSAError):
+    """A model folder cannot be loaded for generation."""
+
+
+def describe_model_folder(path: Path) -> str:
+    """``transformers`` | ``peft`` | ``orbax``; raises :class:`ModelLoadError` for anything else."""
+    if not path.is_dir():
+        raise ModelLoadError(f"{path}: model folder not found")
+    if (path / "adapter_config.json").is_file():
+        return "peft"
+    if (path / "config.json").is_file():
+        return "transformers"
+    names = {p.name for p in path.rglob("*")} if path.is_dir() else set()
+    if names & set(ORBAX_MARKERS) or any(n.endswith(".orbax-checkpoint-tmp") for n in names):
+        return "orbax"
+    raise ModelLoadError(f"{path}: no config.json or adapter_config.json (not a transformers or PEFT folder)")
+
+
+def refuse_unsupported(path: Path, kind: str) -> None:
+    """Raise :class:`ModelLoadError` for folder kinds this environment cannot generate with."""
+    if kind == "orbax":
+        raise ModelLoadError(
+            f"{path}: Tunix/orbax checkpoints are not supported here (they need JAX and the Tunix model "
+            "code); export the model to a safetensors folder and pass that"
+        )
+
+
+def load_model(path: str | Path, dtype: str = "auto"):
+    """Load ``(model, tokenizer)`` for generation, in eval mode, on the GPU when one is present."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    kind = describe_model_folder(path)
+    refuse_unsupported(path, kind)
+    torch_dtype = getattr(torch, dtype) if dtype != "auto" else "auto"
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        if kind == "peft":
+            from peft import PeftModel
+
+            config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+            base_path = config.get("base_model_name_or_path")
+            if not base_path:
+                raise ModelLoadError(f"{path}/adapter_config.json: no base_model_name_or_path")
+            if not Path(base_path).exists() and (path / base_path).exists():
+                base_path = str(path / base_path)  # a relative base saved beside the adapter
+            base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch_dtype)
+            model = PeftModel.from_pretrained(base, str(path))
+            tokenizer_path = path if (path / "tokenizer_config.json").is_file() else Path(base_path)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch_dtype)
+            tokenizer_path = path
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_path))
+    except ModelLoadError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: cannot load model ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from exc
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def _cut_at_stop(ids: Sequence[int], stop_ids: Sequence[int]) -> list[int]:
+    """Token ids -> the ids before the first stop id, with trailing pads dropped."""
+    out = []
+    for token in ids:
+        if token in stop_ids:
+            break
+        out.append(token)
+    while out and out[-1] == PAD_ID:
+        out.pop()
+    return out
+
+
+def generate(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    max_new_tokens: int = 512,
+    batch_size: int = 8,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Generate one completion per prompt, batched with left padding; greedy unless ``do_sample``.
+
+    Returns ``len(prompts)`` strings: the decoded new tokens up to the first stop id. Special tokens
+    other than the stop ids are kept in the text, so a model that emits ``<bos>`` mid-reply is seen.
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    device = next(model.parameters()).device
+    stop_ids = list(STOP_TOKEN_IDS)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else PAD_ID
+    completions: list[str] = []
+    for start in range(0, len(prompts), batch_size):
+        batch = list(prompts[start : start + batch_size])
+        encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in batch]
+        width = max(len(ids) for ids in encoded)
+        # Left padding: every prompt ends at the same column, so new tokens start together.
+        input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in encoded], device=device)
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded], device=device)
+        kwargs = dict(
+            max_new_tokens=max_new_tokens,
+            eos_token_id=stop_ids,
+            pad_token_id=pad_id,
+            do_sample=do_sample,
+        )
+        if do_sample:
+            kwargs["temperature"] = temperature
+        else:
+            # Clear sampling defaults from generation_config.json so greedy decoding is not warned about.
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        with torch.no_grad():
+            output = model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+        for row in output[:, width:].tolist():
+            completions.append(tokenizer.decode(_cut_at_stop(row, stop_ids), skip_special_tokens=False))
+        if progress is not None:
+            progress(len(batch))
+    return completions

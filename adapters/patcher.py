@@ -1,0 +1,389 @@
+"""Base GSM8K notebook -> DIPG dual-stream notebook: pick a recipe, apply it, check it, report it.
+
+``adapt(nb, family="auto", model_id=None, dataset_id=None) -> Adapted(nb, report, family, why)``
+is pure (no I/O); the CLI (``scripts/adapt_dsa_notebook.py``) reads, writes and prints.
+
+Steps, each deterministic:
+
+1. **family**: a notebook this kit already adapted names its family in ``metadata.dsa_kit``; else
+   every recipe scores its content signatures over the joined code and the best one above its
+   threshold wins (ties are an error). No recipe -> :class:`UnknownFamilyError` listing signatures.
+2. **rewrite**: one pass over the cells. A cell the kit wrote before (``metadata.dsa_kit.cell``) is
+   re-rendered from its template; otherwise the first recipe rule whose content pattern matches
+   replaces or removes it; otherwise the recipe's repairs and the generic headless / secret repairs
+   run on it. Cells the recipe inserts (parameters, guarded install, DSA core) go before the first
+   code cell unless present. Every cell gets one report row: kept / replaced / inserted / removed /
+   repaired, with the reason.
+3. **check**: nbformat 4.5 with unique ids, kernelspec present, every code cell parses, no GSM8K
+   identifier left in a code cell, no secret left anywhere. Any failure is a :class:`NotebookError`.
+
+Running :func:`adapt` on its own output changes nothing (step 2 re-renders the same templates and
+finds no defect left), which is what ``--check`` relies on.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+
+import nbformat
+
+from . import cells as cell_templates
+from .errors import NotebookError, UnknownFamilyError
+from .notebook_io import code_problems, ensure_cell_ids, validate_notebook
+from .recipes import RECIPES, get_recipe
+from .recipes.base import Recipe
+from .recipes.common import COMMON_REPAIRS, SECRET_PATTERNS, parameter_owner_repairs, scrub_secrets
+
+KIT_KEY = "dsa_kit"
+DEFAULT_KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+# Identifiers that betray a GSM8K pipeline; none may survive in a code cell of the output.
+GSM8K_PATTERNS = (r"gsm8k", r"GSM8K", r"extract_hash_answer", r"\"####\"", r"'####'")
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One line of the report: output position (None when removed), status, label, reason."""
+
+    index: int | None
+    status: str  # kept | replaced | inserted | removed | repaired
+    cell: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "status": self.status, "cell": self.cell, "reason": self.reason}
+
+
+@dataclass
+class Adapted:
+    """Result of :func:`adapt`."""
+
+    nb: nbformat.NotebookNode
+    family: str
+    why: str
+    report: list[ReportRow] = field(default_factory=list)
+    secrets_found: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.report:
+            counts[row.status] = counts.get(row.status, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+def _code_text(nb) -> str:
+    return "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+
+
+def _label(cell) -> str:
+    """A short human label for a cell: first non-empty line, trimmed to 48 characters."""
+    for line in cell.source.split("\n"):
+        if line.strip():
+            text = line.strip()
+            return text if len(text) <= 48 else text[:45] + "..."
+    return f"(empty {cell.cell_type})"
+
+
+def detect_family(nb, family: str = "auto") -> tuple[Recipe, str]:
+    """(recipe, one-line why). ``family`` names a recipe or is ``auto``."""
+    if family != "auto":
+        recipe = get_recipe(family)
+        return recipe, f"family {recipe.name} chosen with --family"
+    marker = nb.metadata.get(KIT_KEY, {})
+    if isinstance(marker, dict) and marker.get("family") in RECIPES:
+        recipe = RECIPES[marker["family"]]
+        return recipe, f"notebook already adapted by the kit as {recipe.name} (metadata.{KIT_KEY})"
+    code = _code_text(nb)
+    scored = []
+    for recipe in RECIPES.values():
+        score, found, _ = recipe.score(code)
+        if score >= recipe.min_score:
+            scored.append((score, recipe, found))
+    if not scored:
+        looked = "; ".join(
+            f"{r.name}: " + ", ".join(s.description for s in r.signatures if s.weight > 0) for r in RECIPES.values()
+        )
+        raise UnknownFamilyError(f"no recipe recognises this notebook; signatures looked for: {looked}")
+    scored.sort(key=lambda item: (-item[0], item[1].name))
+    if len(scored) > 1 and scored[0][0] == scored[1][0]:
+        raise UnknownFamilyError(
+            f"ambiguous family: {scored[0][1].name} and {scored[1][1].name} both score {scored[0][0]}; "
+            "pass --family"
+        )
+    score, recipe, found = scored[0]
+    return recipe, f"family {recipe.name} (score {score}): found " + ", ".join(found)
+
+
+def _new_cell(template: cell_templates.CellTemplate, index_hint: int = 0):
+    """A fresh nbformat cell for ``template`` with the kit marker and a name-derived id."""
+    if template.cell_type == "markdown":
+        cell = nbformat.v4.new_markdown_cell(template.source)
+    else:
+        cell = nbformat.v4.new_code_cell(template.source)
+    cell.metadata[KIT_KEY] = {"cell": template.name}
+    if template.tags:
+        cell.metadata["tags"] = list(template.tags)
+    cell["id"] = f"dsa-{template.name.replace('_', '-')}"
+    return cell
+
+
+def _parameter_values(recipe: Recipe, model_id: str | None, dataset_id: str | None, existing: dict) -> dict:
+    values = dict(recipe.parameters)
+    values.update(existing)
+    if model_id is not None:
+        values["MODEL_ID"] = model_id
+    if dataset_id is not None:
+        values["DATASET_ID"] = dataset_id
+    return values
+
+
+def _existing_parameters(nb) -> dict:
+    """Values already in a kit ``parameters`` cell (a re-run keeps the user's/CLI's choices)."""
+    import ast
+
+    for cell in nb.cells:
+        if cell.metadata.get(KIT_KEY, {}).get("cell") == "parameters":
+            values = {}
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    try:
+                        values[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        continue
+            return values
+    return {}
+
+
+def _render(recipe: Recipe, name: str, values: dict) -> cell_templates.CellTemplate:
+    render_values = dict(values)
+    render_values["_DSA_PACKAGES"] = dict(sorted(recipe.packages.items()))
+    return cell_templates.render_cell(name, names=recipe.names, values=render_values)
+
+
+def _kit_cell_name(cell) -> str | None:
+    marker = cell.metadata.get(KIT_KEY)
+    if isinstance(marker, dict) and isinstance(marker.get("cell"), str):
+        return marker["cell"]
+    return None
+
+
+def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str | None = None) -> Adapted:
+    """Apply the recipe to a copy of ``nb`` (nbformat 4.5 node from :func:`read_notebook`)."""
+    nb = copy.deepcopy(nb)
+    recipe, why = detect_family(nb, family)
+    values = _parameter_values(recipe, model_id, dataset_id, _existing_parameters(nb))
+    secrets = []
+    notebook_code = _code_text(nb)
+    out_cells = []
+    rows: list[tuple[object, str, str, str]] = []  # (cell or None, status, label, reason)
+    used_rules: set[str] = set()
+    present = {_kit_cell_name(c) for c in nb.cells} - {None}
+    rendered_names: set[str] = set()
+
+    def emit(cell, status, label, reason):
+        out_cells.append(cell)
+        rows.append((cell, status, label, reason))
+
+    for position, cell in enumerate(nb.cells):
+        kit_name = _kit_cell_name(cell)
+        if kit_name is not None:
+            template = _render(recipe, kit_name, values)
+            fresh = _new_cell(template)
+            fresh["id"] = cell.get("id", fresh["id"])
+            if fresh.source == cell.source and fresh.metadata == cell.metadata:
+                emit(cell, "kept", _label(cell), f"kit cell {kit_name}, up to date")
+            else:
+                emit(fresh, "replaced", _label(fresh), f"kit cell {kit_name} refreshed from adapters/cells")
+            rendered_names.add(kit_name)
+            continue
+        rule = next((r for r in recipe.rules if r.matches(cell.source, cell.cell_type)), None)
+        after_cells: list[str] = []
+        if rule is not None and rule.action == "suffix":
+            # Template cells go right after the first matching cell, which stays (e.g. the training log
+            # written once trainer.train() has run).
+            if rule.name not in {k[0] for k in used_rules}:
+                used_rules.add((rule.name, False))
+                after_cells = [n for n in rule.cells if n not in present and n not in rendered_names]
+            rule = None
+        if rule is not None and rule.action == "prefix":
+            # Template cells go right before the first matching cell, which then stays (e.g. the SFT rows
+            # built just before SFTTrainer(...), once the tokenizer exists).
+            if rule.name not in {k[0] for k in used_rules}:
+                used_rules.add((rule.name, False))
+                for name in rule.cells:
+                    if name in present or name in rendered_names:
+                        continue
+                    fresh = _new_cell(_render(recipe, name, values))
+                    emit(fresh, "inserted", _label(fresh), rule.reason)
+                    rendered_names.add(name)
+            rule = None
+        if rule is not None:
+            seen_after = bool(rule.after) and any(
+                re.search(rule.after, c.source, re.MULTILINE) for c in nb.cells[:position] if c.cell_type == "code"
+            )
+            key = (rule.name, seen_after)
+            first_use = key not in used_rules
+            used_rules.add(key)
+            targets = rule.cells_for(seen_after)
+            if rule.action == "replace" and first_use and targets:
+                for name in targets:
+                    if name in present or name in rendered_names:
+                        continue
+                    fresh = _new_cell(_render(recipe, name, values))
+                    emit(fresh, "replaced", _label(cell), f"{rule.reason} -> kit cell {name}")
+                    rendered_names.add(name)
+            elif rule.action == "replace" and targets:
+                rows.append((None, "removed", _label(cell), f"{rule.reason} (already replaced above)"))
+            elif rule.action == "replace":
+                rows.append((None, "removed", _label(cell), f"{rule.reason} (runs in the kit cell above)"))
+            else:
+                rows.append((None, "removed", _label(cell), rule.reason))
+            continue
+        # Kept cell: the recipe's repairs, then the generic ones, each only where detected.
+        source = cell.source
+        reasons = []
+        if cell.cell_type == "code":
+            for repair in recipe.repairs + parameter_owner_repairs() + COMMON_REPAIRS:
+                if repair.applies(source, notebook_code):
+                    fixed = repair.apply(source, notebook_code)
+                    if fixed != source:
+                        reasons.append(repair.reason_for(source, notebook_code))
+                        source = fixed
+        scrubbed, kinds = scrub_secrets(source)
+        if kinds:
+            secrets.extend(f"cell {position}: {kind}" for kind in kinds)
+            source = scrubbed
+            reasons.append("hard-coded " + " and ".join(sorted(set(kinds))) + " removed (read from the environment)")
+        # papermill injects after the FIRST cell tagged `parameters`: the kit's own parameters cell is the
+        # one, so a base settings cell loses the tag (its knobs that the kit owns are repaired above).
+        untag = "parameters" in cell.metadata.get("tags", [])
+        if untag:
+            reasons.append("base 'parameters' tag removed: papermill injects after the kit's parameters cell")
+        if reasons:
+            fixed_cell = copy.deepcopy(cell)
+            fixed_cell.source = source
+            if untag:
+                tags = [t for t in fixed_cell.metadata.get("tags", []) if t != "parameters"]
+                if tags:
+                    fixed_cell.metadata["tags"] = tags
+                else:
+                    fixed_cell.metadata.pop("tags", None)
+            if fixed_cell.cell_type == "code":
+                fixed_cell.outputs = []
+                fixed_cell.execution_count = None
+            emit(fixed_cell, "repaired", _label(cell), "; ".join(reasons))
+        else:
+            if cell.cell_type == "code" and _outputs_have_secret(cell):
+                cell = copy.deepcopy(cell)
+                cell.outputs = []
+                cell.execution_count = None
+                secrets.append(f"cell {position}: secret in outputs")
+                emit(cell, "repaired", _label(cell), "outputs held a secret; cleared")
+            else:
+                emit(cell, "kept", _label(cell), "no DIPG change needed")
+        for name in after_cells:
+            fresh = _new_cell(_render(recipe, name, values))
+            emit(fresh, "inserted", _label(fresh), next(r.reason for r in recipe.rules if name in r.cells))
+            rendered_names.add(name)
+
+    # Insertions (unless already there): parameters before the first code cell, so every knob is
+    # set before first use; install (+ headless helpers) right after it; the DSA core after install.
+    def insert_at(index, name):
+        fresh = _new_cell(_render(recipe, name, values))
+        anchor = out_cells[index] if index < len(out_cells) else None
+        row_index = next((k for k, r in enumerate(rows) if r[0] is anchor), len(rows)) if anchor is not None else len(rows)
+        out_cells.insert(index, fresh)
+        rows.insert(row_index, (fresh, "inserted", _label(fresh), _INSERT_REASONS.get(name, "kit cell")))
+        rendered_names.add(name)
+
+    def position_of(name):
+        return next((i for i, c in enumerate(out_cells) if _kit_cell_name(c) == name), None)
+
+    for name in recipe.insert:
+        if name in rendered_names:
+            continue
+        previous = recipe.insert[: recipe.insert.index(name)]
+        anchors = [p for p in (position_of(n) for n in previous) if p is not None]
+        if anchors:
+            insert_at(max(anchors) + 1, name)
+        else:
+            insert_at(next((i for i, c in enumerate(out_cells) if c.cell_type == "code"), len(out_cells)), name)
+
+    nb.cells = out_cells
+    _finish_metadata(nb, recipe)
+    ensure_cell_ids(nb)
+    report = []
+    position = {id(c): i for i, c in enumerate(nb.cells)}
+    for cell, status, label, reason in rows:
+        report.append(ReportRow(position.get(id(cell)) if cell is not None else None, status, label, reason))
+    result = Adapted(nb=nb, family=recipe.name, why=why, report=report, secrets_found=secrets)
+    check_output(nb)
+    return result
+
+
+_INSERT_REASONS = {
+    "parameters": "papermill parameters (MODEL_ID, DATASET_ID, run-size knobs) before first use",
+    "install": "guarded install of the kit's own needs (gym scorer --no-deps, pyyaml, ...): skips what imports",
+    "headless": "environment detection and headless-safe input/login/tensorboard/pip helpers",
+    "dsa_core": "DSA core inlined (format, chat template, masking, rewards) so the kit need not be installed",
+    "dipg_tags": "DIPG think/proof/answer tags and prompt helpers",
+    "dipg_data": "DIPG train/test split from DATASET_ID",
+}
+
+
+def _outputs_have_secret(cell) -> bool:
+    text = nbformat.writes(nbformat.v4.new_notebook(cells=[cell]))
+    return any(re.search(p, text) for _, p in SECRET_PATTERNS)
+
+
+def _finish_metadata(nb, recipe: Recipe) -> None:
+    """Kernelspec present; the kit marker names the family; Colab/Kaggle metadata left as is."""
+    nb.nbformat = 4
+    nb.nbformat_minor = 5
+    if not isinstance(nb.metadata.get("kernelspec"), dict) or not nb.metadata["kernelspec"].get("name"):
+        nb.metadata["kernelspec"] = dict(DEFAULT_KERNELSPEC)
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    nb.metadata[KIT_KEY] = {"family": recipe.name}
+
+
+def check_output(nb) -> None:
+    """Raise :class:`NotebookError` unless ``nb`` meets every output guarantee."""
+    validate_notebook(nb)
+    if not nb.metadata.get("kernelspec", {}).get("name"):
+        raise NotebookError("output has no kernelspec")
+    problems = code_problems(nb)
+    if problems:
+        raise NotebookError("output code does not parse: " + "; ".join(problems))
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for pattern in GSM8K_PATTERNS:
+            match = re.search(pattern, cell.source)
+            if match:
+                raise NotebookError(
+                    f"output cell {index} still refers to GSM8K ({match.group(0)!r}); the recipe does not cover it"
+                )
+    text = nbformat.writes(nb)
+    for kind, pattern in SECRET_PATTERNS:
+        if re.search(pattern, text):
+            raise NotebookError(f"output would contain a {kind}; refusing to write it")
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if len(tagged) != 1:
+        raise NotebookError(f"output has {len(tagged)} cells tagged 'parameters', expected 1")
+
+
+def format_report(result: Adapted) -> str:
+    """The table the CLI prints: one row per cell, then counts."""
+    lines = [f"family: {result.why}"]
+    header = ("#", "status", "cell", "reason")
+    rows = [(str(r.index) if r.index is not None else "-", r.status, r.cell, r.reason) for r in result.report]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header[:3])]
+    lines.append(f"{header[0]:>{widths[0]}}  {header[1]:<{widths[1]}}  {header[2]:<{widths[2]}}  {header[3]}")
+    for row in rows:
+        lines.append(f"{row[0]:>{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
+    lines.append("totals: " + ", ".join(f"{k} {v}" for k, v in result.counts().items()))
+    if result.secrets_found:
+        lines.append(f"secrets: {len(result.secrets_found)} hard-coded credential(s) found and not copied: "
+                     + "; ".join(result.secrets_found))
+    return "\n".join(lines)

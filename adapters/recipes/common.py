@@ -1,0 +1,151 @@
+"""Repairs every family gets (headless safety, install guards) and the secret scrubber.
+
+Each repair is applied only where its pattern is found, and its result no longer matches the
+pattern, so a second run finds nothing to do. The helpers they call (``dsa_input``,
+``dsa_login``, ``dsa_tensorboard``, ``dsa_pip_install``) are defined by ``adapters/cells/headless.py``,
+which the patcher inserts before the first base cell.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .base import Repair
+
+# (what to call it in the report, regex). Values are never printed: only the kind.
+SECRET_PATTERNS = (
+    ("Hugging Face token", r"hf_[A-Za-z0-9]{30,}"),
+    ("Kaggle API key", r"(?i)(?:kaggle_key|[\"']key[\"'])\W{0,8}[0-9a-f]{32}\b"),
+    ("W&B API key", r"(?i)wandb\.login\(\s*key\s*=\s*[\"'][0-9a-f]{40}[\"']"),
+)
+
+_HF_LITERAL = re.compile(r"([rbuf]?)([\"'])hf_[A-Za-z0-9]{30,}\2")
+_KAGGLE_LITERAL = re.compile(r"(?i)((?:kaggle_key|[\"']key[\"'])\W{0,8}?)([\"'])[0-9a-f]{32}\2")
+_WANDB_LITERAL = re.compile(r"(?i)(wandb\.login\(\s*key\s*=\s*)([\"'])[0-9a-f]{40}\2")
+_ENV = '__import__("os").environ.get("{name}", "")'
+
+
+def scrub_secrets(source: str) -> tuple[str, list[str]]:
+    """Replace hard-coded credential literals by environment look-ups; return (source, kinds found)."""
+    kinds = []
+    if _HF_LITERAL.search(source):
+        kinds.append("Hugging Face token")
+        source = _HF_LITERAL.sub(_ENV.format(name="HF_TOKEN"), source)
+    if _KAGGLE_LITERAL.search(source):
+        kinds.append("Kaggle API key")
+        source = _KAGGLE_LITERAL.sub(lambda m: m.group(1) + _ENV.format(name="KAGGLE_KEY"), source)
+    if _WANDB_LITERAL.search(source):
+        kinds.append("W&B API key")
+        source = _WANDB_LITERAL.sub(lambda m: m.group(1) + _ENV.format(name="WANDB_API_KEY"), source)
+    # Anything left (a token outside a string literal, in a comment or markdown) is blanked.
+    for kind, pattern in SECRET_PATTERNS:
+        if re.search(pattern, source):
+            kinds.append(kind)
+            source = re.sub(pattern, "<redacted>", source)
+    return source, kinds
+
+
+def _sub(pattern: str, replacement):
+    return lambda source: re.sub(pattern, replacement, source, flags=re.MULTILINE)
+
+
+def _guard_pip(match: re.Match) -> str:
+    indent, args = match.group(1), match.group(3).strip()
+    return f"{indent}dsa_pip_install({args!r})"
+
+
+COMMON_REPAIRS = (
+    Repair(
+        name="input",
+        detect=r"(?<![\w.])input\(",
+        fix=_sub(r"(?<![\w.])input\(", "dsa_input("),
+        reason="input() made headless-safe (dsa_input answers from DSA_INPUT or its default)",
+    ),
+    Repair(
+        name="kagglehub_login",
+        detect=r"\bkagglehub\.login\(\s*\)",
+        fix=_sub(r"\bkagglehub\.login\(\s*\)", 'dsa_login("kaggle")'),
+        reason="kagglehub.login() made headless-safe (credentials from the environment or secrets)",
+    ),
+    Repair(
+        name="notebook_login",
+        detect=r"(?<![\w.])notebook_login\(\s*\)",
+        fix=_sub(r"(?<![\w.])notebook_login\(\s*\)", 'dsa_login("huggingface")'),
+        reason="notebook_login() made headless-safe (HF_TOKEN from the environment or secrets)",
+    ),
+    Repair(
+        name="wandb_login",
+        detect=r"\bwandb\.login\(\s*\)",
+        fix=_sub(r"\bwandb\.login\(\s*\)", 'dsa_login("wandb")'),
+        reason="wandb.login() made headless-safe (WANDB_API_KEY from the environment, else offline)",
+    ),
+    Repair(
+        name="tensorboard",
+        detect=r"^[ \t]*%(?:tensorboard|load_ext\s+tensorboard)\b.*$",
+        fix=lambda s: re.sub(
+            r"^([ \t]*)%(tensorboard|load_ext\s+tensorboard)\b(.*)$",
+            lambda m: f"{m.group(1)}dsa_tensorboard({(m.group(2).split()[0] + m.group(3)).strip()!r})",
+            s,
+            flags=re.MULTILINE,
+        ),
+        reason="%tensorboard made headless-safe (runs only in an interactive front end)",
+    ),
+    Repair(
+        name="pip_install",
+        detect=r"^([ \t]*)([!%]\s*pip3?\s+install)(.*)$",
+        fix=_sub(r"^([ \t]*)([!%]\s*pip3?\s+install)(.*)$", _guard_pip),
+        reason="pip install guarded (skips what is installed; a failed install raises instead of passing silently)",
+    ),
+)
+
+
+# Knobs the parameters cell owns: a base cell that assigns one after it would undo papermill's -p.
+OWNED_PARAMETERS = ("MODEL_ID", "DATASET_ID", "MAX_STEPS", "MAX_SEQ_LENGTH", "MAX_PROMPT_LENGTH", "MAX_NEW_TOKENS")
+# A haystack prompt is about 1k Gemma tokens (FIELD_NOTES §1): smaller prompt budgets cut the context.
+MIN_PROMPT_LENGTH = 1024
+
+
+def _owned_assignments(source: str, names: tuple[str, ...]) -> list[tuple[int, str, str]]:
+    """[(line index, name, value text)] for single-line top-level ``NAME = value`` of owned names."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    lines = source.split("\n")
+    found = []
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in names
+            and node.lineno == node.end_lineno
+            and node.col_offset == 0
+        ):
+            found.append((node.lineno - 1, node.targets[0].id, ast.get_source_segment(source, node.value) or ""))
+    del lines
+    return found
+
+
+def parameter_owner_repairs() -> tuple[Repair, ...]:
+    """One repair per owned knob a base cell re-assigns: the assignment becomes a comment."""
+    names = OWNED_PARAMETERS
+    repairs = []
+    for name in names:
+
+        def fix(source: str, name=name) -> str:
+            lines = source.split("\n")
+            for index, owned, value in _owned_assignments(source, (name,)):
+                lines[index] = f"# {owned} is set in the parameters cell (base notebook had {owned} = {value})"
+            return "\n".join(lines)
+
+        def needs(source: str, _code: str, name=name) -> bool:
+            return bool(_owned_assignments(source, (name,)))
+
+        reason = f"{name} now comes from the parameters cell (papermill -p)"
+        if name == "MAX_PROMPT_LENGTH":
+            reason += f" (a haystack prompt needs about {MIN_PROMPT_LENGTH} tokens)"
+        repairs.append(Repair(name=f"owned_{name}", detect=rf"^{name}\s*=", fix=fix, reason=reason, needs=needs))
+    return tuple(repairs)
