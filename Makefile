@@ -38,7 +38,7 @@ $(DATA)/.built: env scripts/make_dipg_dataset.py scripts/prepare_dataset.py adap
 demo: env models data
 	$(PY) scripts/inspect_masks.py $(DATA)/dipg --tokenizer $(MODELS)/tiny-gemma3 --rows 2
 
-test: env models data
+test: env models data env-families
 	$(PY) -m pytest -q
 
 test-fast: env
@@ -83,3 +83,15 @@ env-tunix: .venv-tunix/.installed
 .PHONY: notebooks-sync
 notebooks-sync: env
 	find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | xargs -r -n1 $(VENV)/bin/jupytext --sync
+
+# The DSA notebooks (issue 5): notebooks/dsa/X.ipynb is the patcher's output for notebooks/base/X.ipynb,
+# paired with a percent .py. tests/test_dsa_notebooks.py fails when they are stale.
+DSA_NOTEBOOKS := trl_sft_gsm8k unsloth_gemma3_sft_grpo_gsm8k tunix_gemma3_sft_grpo_gsm8k
+.PHONY: notebooks
+notebooks: env
+	@for n in $(DSA_NOTEBOOKS); do \
+	  $(PY) scripts/adapt_dsa_notebook.py notebooks/base/$$n.ipynb -o notebooks/dsa/$$n.ipynb \
+	    --colab-path notebooks/dsa/$$n.ipynb --force --quiet || exit $$?; \
+	  $(VENV)/bin/jupytext --quiet --set-formats ipynb,py:percent notebooks/dsa/$$n.ipynb || exit $$?; \
+	  $(VENV)/bin/jupytext --quiet --sync notebooks/dsa/$$n.ipynb || exit $$?; \
+	done

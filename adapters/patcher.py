@@ -155,6 +155,16 @@ def _existing_parameters(nb) -> dict:
     return {}
 
 
+def _existing_badge_path(nb) -> str | None:
+    """The repository path an earlier run put in the Colab badge (a re-run keeps it)."""
+    for cell in nb.cells:
+        if _kit_cell_name(cell) == BADGE_CELL:
+            match = re.search(r"colab\.research\.google\.com/github/[^)\s]*?/blob/[^/)\s]+/([^)\s]+)\)", cell.source)
+            if match and match.group(1) != "NOTEBOOK_PATH":
+                return match.group(1)
+    return None
+
+
 def _render(recipe: Recipe, name: str, values: dict) -> cell_templates.CellTemplate:
     render_values = dict(values)
     render_values["_DSA_PACKAGES"] = dict(sorted(recipe.packages.items()))
@@ -168,11 +178,17 @@ def _kit_cell_name(cell) -> str | None:
     return None
 
 
-def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str | None = None) -> Adapted:
-    """Apply the recipe to a copy of ``nb`` (nbformat 4.5 node from :func:`read_notebook`)."""
+def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str | None = None,
+          notebook_path: str | None = None) -> Adapted:
+    """Apply the recipe to a copy of ``nb`` (nbformat 4.5 node from :func:`read_notebook`).
+
+    ``notebook_path`` (the output's path in the repository, e.g. ``notebooks/dsa/x.ipynb``) fills the
+    "Open in Colab" badge cell inserted at the top; without it the badge keeps a placeholder path.
+    """
     nb = copy.deepcopy(nb)
     recipe, why = detect_family(nb, family)
     values = _parameter_values(recipe, model_id, dataset_id, _existing_parameters(nb))
+    values["_DSA_NOTEBOOK_PATH"] = notebook_path or _existing_badge_path(nb)
     secrets = []
     notebook_code = _code_text(nb)
     out_cells = []
@@ -197,15 +213,15 @@ def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str
                 emit(fresh, "replaced", _label(fresh), f"kit cell {kit_name} refreshed from adapters/cells")
             rendered_names.add(kit_name)
             continue
-        rule = next((r for r in recipe.rules if r.matches(cell.source, cell.cell_type)), None)
+        rule = next((r for r in recipe.rules if r.action != "suffix" and r.matches(cell.source, cell.cell_type)), None)
         after_cells: list[str] = []
-        if rule is not None and rule.action == "suffix":
+        suffix = next((r for r in recipe.rules if r.action == "suffix" and r.matches(cell.source, cell.cell_type)), None)
+        if suffix is not None and (rule is None or rule.action == "prefix"):
             # Template cells go right after the first matching cell, which stays (e.g. the training log
-            # written once trainer.train() has run).
-            if rule.name not in {k[0] for k in used_rules}:
-                used_rules.add((rule.name, False))
-                after_cells = [n for n in rule.cells if n not in present and n not in rendered_names]
-            rule = None
+            # written once trainer.train() has run); a cell may take a prefix and a suffix both.
+            if suffix.name not in {k[0] for k in used_rules}:
+                used_rules.add((suffix.name, False))
+                after_cells = [n for n in suffix.cells if n not in present and n not in rendered_names]
         if rule is not None and rule.action == "prefix":
             # Template cells go right before the first matching cell, which then stays (e.g. the SFT rows
             # built just before SFTTrainer(...), once the tokenizer exists).
@@ -300,6 +316,9 @@ def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str
     def position_of(name):
         return next((i for i, c in enumerate(out_cells) if _kit_cell_name(c) == name), None)
 
+    # The "Open in Colab" badge opens every adapted notebook (Colab shows the first cell as the header).
+    if BADGE_CELL not in rendered_names:
+        insert_at(0, BADGE_CELL)
     for name in recipe.insert:
         if name in rendered_names:
             continue
@@ -322,7 +341,9 @@ def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str
     return result
 
 
+BADGE_CELL = "colab_badge"
 _INSERT_REASONS = {
+    BADGE_CELL: "Open in Colab badge and where-it-runs note (Colab, Kaggle, local; tokens from secrets)",
     "parameters": "papermill parameters (MODEL_ID, DATASET_ID, run-size knobs) before first use",
     "install": "guarded install of the kit's own needs (gym scorer --no-deps, pyyaml, ...): skips what imports",
     "headless": "environment detection and headless-safe input/login/tensorboard/pip helpers",

@@ -5,8 +5,8 @@
 
 1. fine-tunes ``models/gemma-3-270m`` (full fine-tune of every transformer layer; the tied 262k x 640
    embedding is frozen: the tags are existing tokens, and freezing it removes 63 % of the optimizer
-   state and the costly embedding-gradient pass on a CPU) with TRL's ``SFTTrainer`` on pre-tokenized
-   rows from the kit's token-exact mask (``adapters.masking``);
+   state and the costly embedding-gradient pass on a CPU) on rows masked by the kit's token-exact
+   mask (``adapters.masking``), in a plain PyTorch loop;
 2. trains the same recipe again with an ablated mask (``--ablation none``: loss on the whole sequence,
    prompt included; ``offbyone``: the upstream Kaggle mask that starts one token late);
 3. evaluates the base model, the fine-tuned model and the ablation on the test split with
@@ -49,11 +49,14 @@ def ablate(example: dict, mode: str) -> dict:
 
 
 def train(args, mode: str, out: Path) -> dict:
-    """Fine-tune and save to ``out/model``; returns the training log (per-step losses, timings)."""
+    """Fine-tune and save to ``out/model``; returns the training log (per-step losses, timings).
+
+    A plain PyTorch loop over the kit's masked rows (batch of one row, no padding, gradient
+    accumulation): on a 2-core CPU it is several times faster than TRL's trainer, whose extra
+    per-step work (entropy, token accuracy over the 262k vocabulary) dominates at this size.
+    """
     import torch
-    from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
 
     torch.manual_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -70,32 +73,31 @@ def train(args, mode: str, out: Path) -> dict:
 
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
     model.get_input_embeddings().weight.requires_grad_(False)
-    config = SFTConfig(
-        output_dir=str(out / "trainer"),
-        max_steps=args.steps,
-        per_device_train_batch_size=args.batch_size,
-        gradient_accumulation_steps=args.grad_accum,
-        learning_rate=args.lr,
-        lr_scheduler_type="constant_with_warmup",
-        warmup_steps=args.warmup,
-        max_grad_norm=1.0,
-        weight_decay=0.0,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        use_cpu=True,
-        seed=args.seed,
-        data_seed=args.seed,
-        max_length=None,
-        completion_only_loss=True,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-    )
-    trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(trl_rows), processing_class=tokenizer)
-    start = time.time()
-    trainer.train()
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    order = list(range(len(trl_rows)))
+    losses, seen, start = [], 0, time.time()
+    for step in range(args.steps):
+        for group in optimizer.param_groups:  # linear warm-up, then constant
+            group["lr"] = args.lr * min(1.0, (step + 1) / max(args.warmup, 1))
+        step_loss = 0.0
+        for _ in range(args.grad_accum):
+            row = trl_rows[order[seen % len(order)]]
+            seen += 1
+            ids = torch.tensor([row["input_ids"]])
+            mask = torch.tensor(row["completion_mask"][1:], dtype=torch.bool)
+            logits = model(input_ids=ids).logits[0, :-1]
+            # Prediction i is of token i+1: the loss covers exactly the masked target tokens.
+            loss = torch.nn.functional.cross_entropy(logits[mask], ids[0, 1:][mask])
+            (loss / args.grad_accum).backward()
+            step_loss += loss.item() / args.grad_accum
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(step_loss)
+        print(f"step {step + 1}/{args.steps} loss {step_loss:.4f} ({time.time() - start:.0f} s)", flush=True)
     seconds = time.time() - start
-    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     model.save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
     log = {
@@ -106,8 +108,8 @@ def train(args, mode: str, out: Path) -> dict:
         "tokens": n_tokens,
         "trained_tokens": n_trained,
         "steps": args.steps,
+        "rows_seen": seen,
         "train_seconds": round(seconds, 1),
-        "tokens_per_second": round(n_tokens * args.steps * args.batch_size * args.grad_accum / max(len(trl_rows), 1) / seconds, 1),
         "losses": [round(x, 4) for x in losses],
     }
     (out / "train_log.json").write_text(json.dumps(log, indent=2, sort_keys=True) + "\n")
@@ -157,9 +159,6 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
 
-    import torch
-
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     out = args.out
     phases = args.phases.split(",")
     masked, ablated = out / "train-masked", out / f"train-{args.ablation}"

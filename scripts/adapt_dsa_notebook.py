@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--family", default="auto", help=f"auto (default) or one of: {', '.join(RECIPES)}")
     parser.add_argument("--model-id", help="MODEL_ID default in the parameters cell (hub id or local path)")
     parser.add_argument("--dataset-id", help="DATASET_ID default in the parameters cell (hub id or local path)")
+    parser.add_argument("--colab-path", metavar="PATH",
+                        help="the output's path in its GitHub repository, for the Open in Colab badge "
+                        "(e.g. notebooks/dsa/x.ipynb; default: kept from an adapted input, else a placeholder)")
     parser.add_argument("--diff", action="store_true", help="print a unified diff of cell sources")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the output would differ")
     parser.add_argument("--report-json", metavar="FILE", help="also write the report as JSON")
@@ -101,7 +104,8 @@ def run(args) -> int:
         if not os.access(folder, os.W_OK):
             raise NotebookError(f"{output}: folder {folder} is not writable")
     try:
-        result = adapt(nb, family=args.family, model_id=args.model_id, dataset_id=args.dataset_id)
+        result = adapt(nb, family=args.family, model_id=args.model_id, dataset_id=args.dataset_id,
+                       notebook_path=args.colab_path)
     except NotebookError as exc:
         # adapt() is pure and knows no paths: name the file here, keeping the error's type (exit code).
         raise type(exc)(f"{base}: {exc}") from None

@@ -62,7 +62,8 @@ def test_every_cell_file_is_one_parsable_cell():
     for name in names:
         template = cells.load_cell(name)
         assert template.source.strip()
-        ast.parse(template.source)
+        if template.cell_type == "code":  # colab_badge is markdown
+            ast.parse(template.source)
     assert cells.load_cell("parameters").tags == ("parameters",)
 
 

@@ -58,5 +58,6 @@ def test_prepare_only_cli(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     _check_injected(out, "m", "d")
-    injected = "".join(json.loads(out.read_text())["cells"][2]["source"])
+    cells = json.loads(out.read_text())["cells"]
+    injected = "".join(next(c for c in cells if "injected-parameters" in c["metadata"].get("tags", []))["source"])
     assert "MAX_STEPS = 3" in injected  # -p values are type-coerced

@@ -23,5 +23,6 @@ def dsa_grpo_rows(rows, prompt_tokenizer=None):
     return out
 
 
-dataset = Dataset.from_list(dsa_grpo_rows(dsa_train_rows, globals().get("tokenizer")))
+# Also under its own name: an SFT stage before GRPO may rebind `dataset` to its masked rows.
+dataset = dsa_grpo_dataset = Dataset.from_list(dsa_grpo_rows(dsa_train_rows, globals().get("tokenizer")))
 print(f"GRPO prompts: {len(dataset)} of {len(dsa_train_rows)} kept (MAX_PROMPT_LENGTH={MAX_PROMPT_LENGTH})")

@@ -10,5 +10,5 @@ _dsa_masked, _dsa_dropped = mask_batch(
     [dsa_training_messages(r) for r in dsa_train_rows], _dsa_text_tokenizer, MAX_SEQ_LENGTH
 )
 print(f"masked {len(_dsa_masked)} rows; dropped {len(_dsa_dropped)} whose reply MAX_SEQ_LENGTH={MAX_SEQ_LENGTH} would cut")
-dataset = Dataset.from_list([to_trl_tokenized(example) for _, example in _dsa_masked])
+dataset = dsa_sft_dataset = Dataset.from_list([to_trl_tokenized(example) for _, example in _dsa_masked])
 print(f"trained tokens {sum(sum(r['completion_mask']) for r in dataset)} of {sum(len(r['input_ids']) for r in dataset)}")

@@ -19,6 +19,7 @@ from .shared import (
     GRPO_CONFIG_KEYWORD_REPAIR,
     GRPO_IMPORTS_REPAIR,
     GSM8K_PATH_REPAIR,
+    GSM8K_RELATIVE_PATH_REPAIR,
     RL_ENGINE_REPAIR,
     TUNIX_PIN_REPAIR,
     TUNIX_REWARD_LIST_REPAIR,
@@ -75,6 +76,7 @@ RECIPE = Recipe(
         EOS_REPAIR,
         TUNIX_REWARD_LIST_REPAIR,
         GSM8K_PATH_REPAIR,
+        GSM8K_RELATIVE_PATH_REPAIR,
         Repair(
             name="model_handle",
             detect=r"^KAGGLE_MODEL_HANDLE\s*=\s*[\"']",

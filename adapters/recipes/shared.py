@@ -65,6 +65,16 @@ GSM8K_PATH_REPAIR = Repair(
     reason="GSM8K data paths renamed to DIPG ones",
 )
 
+# A relative path literal anywhere (e.g. a checkpoint folder passed to a call): "./gemma3_gsm8k_grpo".
+GSM8K_RELATIVE_PATH_REPAIR = Repair(
+    name="gsm8k_relative_paths",
+    detect=r"([\"'])\.{1,2}/[^\"'\n]*gsm8k[^\"'\n]*\1",
+    fix=lambda s: re.sub(
+        r"([\"'])(\.{1,2}/[^\"'\n]*)gsm8k([^\"'\n]*)\1", lambda m: m.group(1) + m.group(2) + "dipg" + m.group(3) + m.group(1), s
+    ),
+    reason="GSM8K output paths renamed to DIPG ones",
+)
+
 # name used in code -> the import that provides it (google-tunix 0.1.7 module layout).
 TUNIX_GRPO_IMPORTS = {
     "metrics_logger": "from tunix.sft import metrics_logger",
@@ -136,6 +146,9 @@ HF_KNOB_REPAIRS = (
     _knob("max_prompt_length", "max_prompt_length", "MAX_PROMPT_LENGTH"),
     _knob("max_completion_length", "max_completion_length", "MAX_NEW_TOKENS"),
     _knob("logging_steps", "logging_steps", "LOGGING_STEPS"),
+    _knob("sft_max_steps", "sft_max_steps", "MAX_STEPS"),
+    _knob("grpo_max_steps", "grpo_max_steps", "GRPO_MAX_STEPS"),
+    _knob("num_generations", "num_generations", "NUM_GENERATIONS"),
 )
 
 # The HF trainers' datasets: the kit's rows are `dataset` (trl_sft_data / trl_grpo_data); the base's

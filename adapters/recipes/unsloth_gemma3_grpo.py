@@ -11,7 +11,9 @@ follow the parameters cell.
 
 from __future__ import annotations
 
-from .base import Recipe, Rule, Signature
+import re
+
+from .base import Recipe, Repair, Rule, Signature
 from .shared import HF_KNOB_REPAIRS, MODEL_NAME_REPAIR, TRL_REWARD_LIST_REPAIR
 
 RECIPE = Recipe(
@@ -32,6 +34,14 @@ RECIPE = Recipe(
         Rule("tags", "replace", (r"^reasoning_start\s*=",),
              "<start_working_out>/<SOLUTION> tags and system_prompt -> DIPG think/proof/answer tags",
              cells=("dipg_tags",)),
+        Rule("sft-rows", "replace", (r"\bdef format_sft_example\(", r"\.removeprefix\("),
+             "SFT text rows (GSM8K working out + template text, <bos> stripped) -> DIPG rows with the "
+             "token-exact mask", cells=("trl_sft_data",)),
+        Rule("responses-only", "remove", (r"\btrain_on_responses_only\(",),
+             "train_on_responses_only: the token-exact mask already trains only the reply (and unsloth-zoo "
+             "raises when instruction_part/response_part are passed to a tokenizer that knows them)"),
+        Rule("train-log", "suffix", (r"\b\w*trainer\.train\(",),
+             "per-step SFT losses and trained-token share -> OUTPUT_DIR/train_log.json", cells=("hf_train_log",)),
         Rule("prompts", "replace", (r"\bdataset\.map\(",),
              "GSM8K prompt/answer mapping -> DIPG prompts with question/context/answer columns",
              cells=("trl_grpo_data",)),
@@ -44,9 +54,25 @@ RECIPE = Recipe(
              "free-form inference -> kit inference (stop 106+1), DIPG sample questions and evaluation",
              cells=("hf_inference", "sample_questions", "evaluate"), unless=(r"\.train\(",)),
     ),
-    repairs=(TRL_REWARD_LIST_REPAIR, MODEL_NAME_REPAIR) + HF_KNOB_REPAIRS,
+    repairs=(
+        TRL_REWARD_LIST_REPAIR,
+        MODEL_NAME_REPAIR,
+        Repair(
+            name="sft_dataset",
+            detect=r"\btrain_dataset(\s*=\s*)sft_dataset\b",
+            fix=lambda s: re.sub(r"\btrain_dataset(\s*=\s*)sft_dataset\b", r"train_dataset\1dsa_sft_dataset", s),
+            reason="SFT reads the kit's masked DIPG rows (dsa_sft_dataset)",
+        ),
+        Repair(
+            name="grpo_dataset",
+            detect=r"\bGRPOTrainer\((?s:.*)\btrain_dataset\s*=\s*dataset\b",
+            fix=lambda s: re.sub(r"\btrain_dataset(\s*=\s*)dataset\b", r"train_dataset\1dsa_grpo_dataset", s),
+            reason="GRPO reads the DIPG prompts (dsa_grpo_dataset): the SFT stage rebinds `dataset`",
+        ),
+    )
+    + HF_KNOB_REPAIRS,
     insert=("parameters", "install", "headless", "dsa_core", "dipg_tags"),
-    names={},
+    names={"trainer": "sft_trainer"},
     parameters={
         "MODEL_ID": "unsloth/gemma-3-1b-it",
         "USE_SYSTEM_PROMPT": True,

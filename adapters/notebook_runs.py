@@ -1,0 +1,135 @@
+"""Run a DSA notebook (notebooks/dsa/) end to end with papermill on its family kernel, offline.
+
+Shared by the end-to-end tests (``tests/test_notebooks_e2e.py``) and the benchmark
+(``benchmarks/bench_notebooks.py``) so both run exactly the same thing:
+
+``papermill notebooks/dsa/<nb>.ipynb RUN_DIR/executed.ipynb -k <kernel> --cwd RUN_DIR -p ...`` with
+``MODEL_ID``/``DATASET_ID`` as absolute paths, ``OUTPUT_DIR=RUN_DIR/out`` and the small knobs below,
+so nothing lands in the repository. The family kernels are registered with ``--sys-prefix`` inside
+their own venv; ``JUPYTER_PATH`` points papermill at that venv's ``share/jupyter``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "tiny-gemma3"
+DATA = ROOT / "data" / "dipg"
+
+# 3 optimiser steps; rows of at most 300 tokens (the shortest DIPG rows are ~260, and the 262k-entry
+# vocabulary makes every token costly on CPU), so the first 10 train rows leave 2 (one batch, the same
+# rows every step: the loss must fall); 2 test rows generated with 16 new tokens.
+# The system prompt stays off so that every family trains the same conversations (the tests compare the
+# trained-token share with the masking core on the plain rows).
+KNOBS = {"MAX_STEPS": 3, "MAX_SEQ_LENGTH": 300, "MAX_TRAIN_ROWS": 10, "NUM_EVAL_ROWS": 2, "MAX_NEW_TOKENS": 16,
+         "LOGGING_STEPS": 1, "USE_SYSTEM_PROMPT": False}
+# GRPO after SFT: 2 steps of 2 completions; prompts up to 280 tokens leave 20 for the completion
+# (Unsloth's base sets max_completion_length = max_seq_length - max_prompt_length).
+GRPO_KNOBS = {"GRPO_MAX_STEPS": 2, "NUM_GENERATIONS": 2, "MAX_PROMPT_LENGTH": 280}
+
+
+@dataclass(frozen=True)
+class Family:
+    """One notebook family: its DSA notebook, kernel, venv and the evaluation files it writes."""
+
+    name: str
+    notebook: str
+    kernel: str
+    venv: str
+    eval_labels: tuple[str, ...]
+    extra: tuple[tuple[str, object], ...] = ()  # knobs beyond KNOBS (papermill -p)
+    # Why this family is not run yet even with its venv present (None: it runs).
+    not_run: str | None = None
+
+
+FAMILIES = {
+    "trl": Family("trl", "trl_sft_gsm8k", "dsa-core", ".venv", ("after_SFT",)),
+    "unsloth": Family(
+        "unsloth", "unsloth_gemma3_sft_grpo_gsm8k", "dsa-unsloth", ".venv-unsloth", ("after_GRPO",),
+        extra=tuple(GRPO_KNOBS.items()),
+    ),
+    "tunix": Family(
+        "tunix", "tunix_gemma3_sft_grpo_gsm8k", "dsa-tunix", ".venv-tunix", ("after_SFT", "after_GRPO"),
+        not_run="tunix DSA notebook not executable yet: the kaggle-dsa-tunix recipe targets the Kaggle notebook's "
+        "shape, and on notebooks/base/tunix_* its SFT-inputs cell reads BATCH_SIZE (the base has SFT_BATCH_SIZE), "
+        "the kept training cells still call sft_batches(sft_texts, ...) and grpo_batches(train_raw, ...) whose "
+        "GSM8K inputs were removed, and SFT_STEPS/GRPO_STEPS are not tied to the parameters cell",
+    ),
+}
+
+
+def missing_requirements(family: Family) -> str | None:
+    """Why ``family`` cannot run here (model, data, venv or kernel absent), else None."""
+    venv = ROOT / family.venv
+    if not MODEL.exists():
+        return f"the tiny model is missing ({MODEL}; make models)"
+    if not DATA.exists():
+        return f"the offline dataset is missing ({DATA}; make data)"
+    if not (venv / "bin" / "python").exists():
+        return f"{family.venv} is absent (make env-families builds it)"
+    if not (venv / "share" / "jupyter" / "kernels" / family.kernel).is_dir():
+        return f"kernel {family.kernel} is not registered in {family.venv} (make env-families)"
+    if not (Path(sys.executable).parent / "papermill").exists():
+        return "papermill is not installed in this environment"
+    return None
+
+
+def papermill_command(family: Family, run_dir: Path) -> tuple[list[str], dict]:
+    """(argv, env) of the papermill run of ``family`` in ``run_dir``."""
+    params = {"MODEL_ID": str(MODEL), "DATASET_ID": str(DATA), "OUTPUT_DIR": str(run_dir / "out"), **KNOBS,
+              **dict(family.extra)}
+    cmd = [str(Path(sys.executable).parent / "papermill"), str(ROOT / "notebooks" / "dsa" / f"{family.notebook}.ipynb"),
+           str(run_dir / "executed.ipynb"), "-k", family.kernel, "--cwd", str(run_dir), "--no-progress-bar"]
+    for name, value in params.items():
+        cmd += ["-p", name, str(value)]
+    env = {**os.environ, "JUPYTER_PATH": str(ROOT / family.venv / "share" / "jupyter"), "DSA_HEADLESS": "1",
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    return cmd, env
+
+
+def run_notebook(family: Family, run_dir: Path, timeout: float = 1200, poll: float = 0.2) -> dict:
+    """Run it; -> {"returncode", "stderr", "wall_s", "peak_rss_mb", "executed", "out_dir"}.
+
+    Peak memory is the largest summed RSS of papermill and all its descendants (the kernel), polled
+    every ``poll`` seconds with psutil (None when psutil is absent).
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd, env = papermill_command(family, run_dir)
+    try:
+        import psutil
+    except ImportError:  # the timing still stands without it
+        psutil = None
+    start = time.perf_counter()
+    with open(run_dir / "papermill.stderr", "w+", encoding="utf-8") as err:
+        proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        peak = 0
+        while proc.poll() is None:
+            if psutil is not None:
+                try:
+                    root = psutil.Process(proc.pid)
+                    procs = [root] + root.children(recursive=True)
+                    total = 0
+                    for p in procs:
+                        try:
+                            total += p.memory_info().rss
+                        except psutil.Error:
+                            continue
+                    peak = max(peak, total)
+                except psutil.Error:
+                    pass
+            if time.perf_counter() - start > timeout:
+                proc.kill()
+                break
+            time.sleep(poll)
+        wall = time.perf_counter() - start
+        err.seek(0)
+        stderr = err.read()
+    return {"returncode": proc.returncode, "stderr": stderr, "wall_s": wall,
+            "peak_rss_mb": peak / 2**20 if psutil is not None else None,
+            "executed": run_dir / "executed.ipynb", "out_dir": run_dir / "out"}
