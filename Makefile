@@ -35,8 +35,20 @@ $(DATA)/.built: env scripts/make_dipg_dataset.py scripts/prepare_dataset.py adap
 	touch $@
 
 # The main job on the embedded default: offline data, offline model, no hub, no GPU.
+# The main job on the embedded default: the DSA TRL notebook (patcher output) run by papermill on the real
+# offline Gemma-3 270M and the offline DIPG data, a handful of CPU steps, then where everything landed.
+DEMO := runs/demo
 demo: env models data
-	$(PY) scripts/inspect_masks.py $(DATA)/dipg --tokenizer $(MODELS)/tiny-gemma3 --rows 2
+	$(PY) scripts/inspect_masks.py $(DATA)/dipg --tokenizer $(MODELS)/gemma-3-270m --rows 1
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=disabled DSA_HEADLESS=1 \
+	  $(VENV)/bin/papermill notebooks/dsa/trl_sft_gsm8k.ipynb $(DEMO)/trl_sft_dsa.executed.ipynb \
+	  -k dsa-core --cwd $(DEMO) --no-progress-bar \
+	  -p MODEL_ID $(CURDIR)/$(MODELS)/gemma-3-270m -p DATASET_ID $(CURDIR)/$(DATA)/dipg -p OUTPUT_DIR $(CURDIR)/$(DEMO)/out \
+	  -p MAX_STEPS 3 -p MAX_SEQ_LENGTH 400 -p MAX_TRAIN_ROWS 12 -p NUM_EVAL_ROWS 2 -p MAX_NEW_TOKENS 48 -p USE_SYSTEM_PROMPT False
+	@echo "executed notebook: $(DEMO)/trl_sft_dsa.executed.ipynb"
+	@echo "training log:      $(DEMO)/out/train_log.json"
+	@echo "evaluation:        $(DEMO)/out/eval_after_SFT.json"
 
 test: env models data env-families
 	$(PY) -m pytest -q

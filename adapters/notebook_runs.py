@@ -56,10 +56,9 @@ FAMILIES = {
     ),
     "tunix": Family(
         "tunix", "tunix_gemma3_sft_grpo_gsm8k", "dsa-tunix", ".venv-tunix", ("after_SFT", "after_GRPO"),
-        not_run="tunix DSA notebook not executable yet: the kaggle-dsa-tunix recipe targets the Kaggle notebook's "
-        "shape, and on notebooks/base/tunix_* its SFT-inputs cell reads BATCH_SIZE (the base has SFT_BATCH_SIZE), "
-        "the kept training cells still call sft_batches(sft_texts, ...) and grpo_batches(train_raw, ...) whose "
-        "GSM8K inputs were removed, and SFT_STEPS/GRPO_STEPS are not tied to the parameters cell",
+        # Tunix's sampler pads every prompt to a budget that must hold the longest one (it rounds up to
+        # a power of two past MAX_PROMPT_LENGTH and then overflows its cache): the 2 test rows need 1024.
+        extra=tuple({**GRPO_KNOBS, "MAX_PROMPT_LENGTH": 1024}.items()),
     ),
 }
 

@@ -9,8 +9,10 @@ dsa_hf_tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
 _dsa_masked, _dsa_dropped = mask_batch([dsa_training_messages(r) for r in dsa_train_rows], dsa_hf_tokenizer, MAX_SEQ_LENGTH)
 _dsa_examples = [example for _, example in _dsa_masked]
 print(f"masked {len(_dsa_examples)} rows; dropped {len(_dsa_dropped)} whose reply MAX_SEQ_LENGTH={MAX_SEQ_LENGTH} would cut")
+# Fewer rows than BATCH_SIZE (small runs) still make one batch.
+_dsa_batch_size = max(1, min(BATCH_SIZE, len(_dsa_examples)))
 train_data = []
-for _start in range(0, len(_dsa_examples) - BATCH_SIZE + 1, BATCH_SIZE):
-    _batch = tunix_batch(_dsa_examples[_start : _start + BATCH_SIZE], MAX_SEQ_LENGTH)
+for _start in range(0, len(_dsa_examples) - _dsa_batch_size + 1, _dsa_batch_size):
+    _batch = tunix_batch(_dsa_examples[_start : _start + _dsa_batch_size], MAX_SEQ_LENGTH)
     train_data.append(TrainingInput(input_tokens=_batch["input_tokens"], input_mask=_batch["input_mask"]))
-print(f"{len(train_data)} batches of {BATCH_SIZE}; trained tokens {sum(e.n_trained for e in _dsa_examples)}")
+print(f"{len(train_data)} batches of {_dsa_batch_size}; trained tokens {sum(e.n_trained for e in _dsa_examples)}")

@@ -26,6 +26,52 @@ from .shared import (
     EVAL_CALL_RULE,
 )
 
+def _base_repair(name, detect, replacement, reason):
+    """A repair for notebooks/base/tunix_* only (its settings cell has SFT_BATCH_SIZE; Kaggle's has not)."""
+    return Repair(
+        name=name,
+        detect=detect,
+        fix=lambda s: re.sub(detect, replacement, s, count=1, flags=re.M),
+        reason=reason,
+        needs=lambda _source, code: re.search(r"^SFT_BATCH_SIZE\s*=", code, re.M) is not None,
+    )
+
+
+BASE_REPAIRS = (
+    _base_repair("sft_steps", r"^SFT_STEPS\s*=\s*\d+", "SFT_STEPS = MAX_STEPS",
+                 "SFT_STEPS follows MAX_STEPS (parameters cell)"),
+    _base_repair("grpo_steps", r"^GRPO_STEPS\s*=\s*\d+", "GRPO_STEPS = GRPO_MAX_STEPS",
+                 "GRPO_STEPS follows GRPO_MAX_STEPS (parameters cell)"),
+    _base_repair("batch_size", r"^(SFT_BATCH_SIZE\s*=\s*\d+)",
+                 "\\1\nBATCH_SIZE = SFT_BATCH_SIZE  # the kit's SFT-inputs and GRPO-data cells read BATCH_SIZE",
+                 "BATCH_SIZE (read by the kit's cells) follows SFT_BATCH_SIZE"),
+    _base_repair("num_generations", r"^NUM_GENERATIONS\s*=\s*(\d+).*$",
+                 "# NUM_GENERATIONS is set in the parameters cell (base notebook had NUM_GENERATIONS = \\1)",
+                 "NUM_GENERATIONS now comes from the parameters cell (papermill -p)"),
+    _base_repair("generation_steps", r"^TOTAL_GENERATION_STEPS\s*=\s*\d+", "TOTAL_GENERATION_STEPS = MAX_NEW_TOKENS",
+                 "TOTAL_GENERATION_STEPS follows MAX_NEW_TOKENS (parameters cell)"),
+    _base_repair("model_path", r"^MODEL_PATH\s*=\s*\"\".*$",
+                 "MODEL_PATH = MODEL_ID if os.path.isdir(MODEL_ID) else \"\"  # MODEL_ID may be a local folder",
+                 "MODEL_PATH is MODEL_ID when that is a local folder (else kagglehub downloads it)"),
+    _base_repair("model_config", r"^MODEL_CONFIG\s*=\s*\"gemma3_1b_it\".*$",
+                 "MODEL_CONFIG = \"hf\"  # read the folder's config.json: fits whichever Gemma-3 MODEL_ID names",
+                 "the model config is read from MODEL_ID's config.json (any Gemma-3 size)"),
+    _base_repair("kit_names", r"^(tokenizer = AutoTokenizer\.from_pretrained\(MODEL_PATH\))$",
+                 "\\1\n# The kit's cells name the policy gemma3, the weights folder local_model_path, and build\n"
+                 "# peft_trainer.TrainingInput.\ngemma3, local_model_path = gemma, MODEL_PATH\n"
+                 "from tunix.sft import peft_trainer",
+                 "names the kit's Tunix cells read (gemma3, local_model_path, peft_trainer)"),
+    _base_repair("sft_data", r"^    sft_trainer\.train\(sft_batches\(sft_texts, SFT_BATCH_SIZE, SFT_STEPS\)\)$",
+                 "    # The masked DIPG batches, cycled to SFT_STEPS steps; each step's loss reaches DSA_SFT_HOOKS.\n"
+                 "    sft_trainer.with_training_hooks(DSA_SFT_HOOKS)\n"
+                 "    sft_trainer.train(train_data[_i % len(train_data)] for _i in range(SFT_STEPS))\n"
+                 "DSA_TRAIN_LOG = dsa_tunix_train_log(DSA_SFT_HOOKS, _dsa_examples, Path(OUTPUT_DIR) / \"train_log.json\")",
+                 "SFT on the masked DIPG batches (train_data), losses logged to OUTPUT_DIR/train_log.json"),
+    _base_repair("grpo_data", r"\bgrpo_batches\(train_raw, GRPO_BATCH_SIZE, GRPO_STEPS\)",
+                 "grain.MapDataset.source(_dsa_grpo_records).repeat(GRPO_STEPS).batch(GRPO_BATCH_SIZE)",
+                 "GRPO on DIPG prompts (_dsa_grpo_records) instead of GSM8K"),
+)
+
 RECIPE = Recipe(
     name="kaggle-dsa-tunix",
     title='Kaggle "DSA SFT -> GRPO, no LoRA, Tunix"',
@@ -40,7 +86,20 @@ RECIPE = Recipe(
     min_score=5,
     rules=(
         Rule("download", "replace", (r"\bkagglehub\.model_download\(",), "kagglehub download of a fixed handle",
-             cells=("model_path",)),
+             cells=("model_path",), unless=(r"\bcreate_model_from_safe_tensors\(",)),
+        # notebooks/base/tunix_*: one inference cell that also samples, an evaluation after GRPO, a
+        # rewards cell that also batches GSM8K prompts, an SFT cell whose loss must be logged.
+        Rule("inference-sample", "replace", (r"^test_questions = \[test_raw\[i\]\[\"question\"\]",),
+             "inference on math questions -> core prompt, <think> pre-fill, stop 106+1, DIPG evaluation after SFT",
+             cells=("tunix_inference", "evaluate")),
+        Rule("evaluation-after-grpo", "replace", (r"^eval_rows = \[test_raw\[i\]",),
+             "GSM8K accuracy after GRPO -> strict format + gym rubric on DIPG test rows", cells=("evaluate_rerun",)),
+        Rule("grpo-batches", "replace", (r"^def grpo_batches\(",),
+             "math rewards and GSM8K GRPO batches -> DSA rewards and DIPG prompts pre-filled with <think>",
+             cells=("tunix_rewards", "tunix_grpo_data")),
+        Rule("sft-log", "prefix", (r"\bsft_batches\(sft_texts\b",),
+             "per-step SFT losses and the trained-token share -> OUTPUT_DIR/train_log.json",
+             cells=("tunix_train_log",)),
         Rule("evaluation", "replace", (r"\bmajority_vote\b", r"^def evaluate\("),
              "GSM8K accuracy evaluation -> strict format + gym rubric on DIPG test rows", cells=("evaluate",)),
         EVAL_CALL_RULE,
@@ -67,7 +126,7 @@ RECIPE = Recipe(
         Rule("rewards", "replace", (r"\bdef (match_format_exactly|match_format_approximately|check_answer|check_numbers)\b",),
              "math/format rewards -> DSA rewards (strict, partial, gym rubric)", cells=("tunix_rewards",)),
     ),
-    repairs=(
+    repairs=BASE_REPAIRS + (
         TUNIX_PIN_REPAIR,
         GEMMA3_1B_REPAIR,
         GRPO_CONFIG_KEYWORD_REPAIR,

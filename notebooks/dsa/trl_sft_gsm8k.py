@@ -1699,6 +1699,8 @@ def _column(columns: dict, name: str, index: int):
     values = columns.get(name)
     if values is None:
         return None
+    if hasattr(values, "tolist") and not isinstance(values, (str, bytes)):
+        values = values.tolist()  # Tunix's GRPO learner hands batch columns over as numpy arrays
     if isinstance(values, (list, tuple)):
         return values[index] if index < len(values) else None
     return values  # a scalar broadcast to every row

@@ -1703,6 +1703,8 @@ def _column(columns: dict, name: str, index: int):
     values = columns.get(name)
     if values is None:
         return None
+    if hasattr(values, "tolist") and not isinstance(values, (str, bytes)):
+        values = values.tolist()  # Tunix's GRPO learner hands batch columns over as numpy arrays
     if isinstance(values, (list, tuple)):
         return values[index] if index < len(values) else None
     return values  # a scalar broadcast to every row
@@ -1820,44 +1822,86 @@ dsa_pip_install('-q "google-tunix==0.1.7" "jax[tpu]" "sentencepiece<0.2.2" "tran
 
 # %%
 KAGGLE_MODEL_HANDLE = MODEL_ID
-MODEL_PATH = ""  # a local safetensors folder; empty: download KAGGLE_MODEL_HANDLE with kagglehub
-MODEL_CONFIG = "gemma3_1b_it"  # a tunix ModelConfig preset, or "hf" to read the folder's config.json
+MODEL_PATH = MODEL_ID if os.path.isdir(MODEL_ID) else ""  # MODEL_ID may be a local folder
+MODEL_CONFIG = "hf"  # read the folder's config.json: fits whichever Gemma-3 MODEL_ID names
 # MAX_SEQ_LENGTH is set in the parameters cell (base notebook had MAX_SEQ_LENGTH = 512)
 MESH_SHAPE = None  # None: (number of devices, 1) as (fsdp, tp)
-SFT_STEPS = 100
+SFT_STEPS = MAX_STEPS
 SFT_BATCH_SIZE = 4
+BATCH_SIZE = SFT_BATCH_SIZE  # the kit's SFT-inputs and GRPO-data cells read BATCH_SIZE
 SFT_LEARNING_RATE = 1e-5
-GRPO_STEPS = 50
+GRPO_STEPS = GRPO_MAX_STEPS
 GRPO_BATCH_SIZE = 1
-NUM_GENERATIONS = 4
+# NUM_GENERATIONS is set in the parameters cell (base notebook had NUM_GENERATIONS = 4)
 # MAX_PROMPT_LENGTH is set in the parameters cell (base notebook had MAX_PROMPT_LENGTH = 256)
-TOTAL_GENERATION_STEPS = 256
+TOTAL_GENERATION_STEPS = MAX_NEW_TOKENS
 GRPO_LEARNING_RATE = 3e-6
 BETA = 0.08
 EPSILON = 0.2
 SEED = 42
 
-
 # %% [markdown]
 # ## Model
 
 # %%
-# The model: MODEL_ID is a local folder, a Kaggle model handle (owner/model/framework/variation) or a hub id.
-def dsa_resolve_model(model_id):
-    """MODEL_ID -> a local folder holding the weights and tokenizer."""
-    if os.path.isdir(model_id):
-        return model_id
-    if model_id.count("/") >= 3:
-        import kagglehub
+import json
+import os
 
-        return kagglehub.model_download(model_id)
-    from huggingface_hub import snapshot_download
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from transformers import AutoTokenizer
+from tunix.models.gemma3 import model as gemma3_lib
+from tunix.models.gemma3 import params_safetensors as params_safetensors_lib
 
-    return snapshot_download(model_id, token=dsa_secret("HF_TOKEN"))
+if not MODEL_PATH:
+    import kagglehub
+
+    MODEL_PATH = kagglehub.model_download(KAGGLE_MODEL_HANDLE)
+
+on_cpu = jax.devices()[0].platform == "cpu"
+param_dtype = jnp.float32 if on_cpu else jnp.bfloat16
 
 
-local_model_path = dsa_resolve_model(MODEL_ID)
-print("model files:", local_model_path)
+def model_config_from_hf(path):
+    """A tunix ModelConfig from a Gemma-3 text checkpoint's config.json (any size)."""
+    hf = json.load(open(os.path.join(path, "config.json")))
+    rope = hf.get("rope_parameters") or {}
+    return gemma3_lib.ModelConfig(
+        num_layers=hf["num_hidden_layers"],
+        num_embed=hf["vocab_size"],
+        embed_dim=hf["hidden_size"],
+        hidden_dim=hf["intermediate_size"],
+        num_heads=hf["num_attention_heads"],
+        head_dim=hf["head_dim"],
+        num_kv_heads=hf["num_key_value_heads"],
+        sliding_window_size=hf["sliding_window"],
+        local_base_frequency=int(rope.get("sliding_attention", {}).get("rope_theta", 10_000)),
+        global_base_frequency=int(rope.get("full_attention", {}).get("rope_theta", 1_000_000)),
+        param_dtype=param_dtype,
+    )
+
+
+model_config = (
+    model_config_from_hf(MODEL_PATH) if MODEL_CONFIG == "hf" else getattr(gemma3_lib.ModelConfig, MODEL_CONFIG)()
+)
+if MESH_SHAPE is None:
+    MESH_SHAPE = (len(jax.devices()), 1)
+# Auto axes: jax >= 0.7 makes Explicit ones by default, which PeftTrainer's sharding constraint rejects.
+mesh = jax.make_mesh(MESH_SHAPE, ("fsdp", "tp"), axis_types=(jax.sharding.AxisType.Auto,) * 2)
+with mesh:
+    gemma = params_safetensors_lib.create_model_from_safe_tensors(MODEL_PATH, model_config, mesh, dtype=param_dtype)
+
+# The Hugging Face tokenizer (tunix's SentencePiece path breaks on sentencepiece >= 0.2.2 and its
+# tokenize() strips the turn markers).
+tokenizer = AutoTokenizer.from_pretrained(MODEL_PATH)
+# The kit's cells name the policy gemma3, the weights folder local_model_path, and build
+# peft_trainer.TrainingInput.
+gemma3, local_model_path = gemma, MODEL_PATH
+from tunix.sft import peft_trainer
+PAD_ID = tokenizer.pad_token_id
+EOS_TOKENS = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<end_of_turn>")]  # 1 and 106
 
 # %% [markdown]
 # ## Answer format
@@ -1933,14 +1977,75 @@ dsa_hf_tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
 _dsa_masked, _dsa_dropped = mask_batch([dsa_training_messages(r) for r in dsa_train_rows], dsa_hf_tokenizer, MAX_SEQ_LENGTH)
 _dsa_examples = [example for _, example in _dsa_masked]
 print(f"masked {len(_dsa_examples)} rows; dropped {len(_dsa_dropped)} whose reply MAX_SEQ_LENGTH={MAX_SEQ_LENGTH} would cut")
+# Fewer rows than BATCH_SIZE (small runs) still make one batch.
+_dsa_batch_size = max(1, min(BATCH_SIZE, len(_dsa_examples)))
 train_data = []
-for _start in range(0, len(_dsa_examples) - BATCH_SIZE + 1, BATCH_SIZE):
-    _batch = tunix_batch(_dsa_examples[_start : _start + BATCH_SIZE], MAX_SEQ_LENGTH)
+for _start in range(0, len(_dsa_examples) - _dsa_batch_size + 1, _dsa_batch_size):
+    _batch = tunix_batch(_dsa_examples[_start : _start + _dsa_batch_size], MAX_SEQ_LENGTH)
     train_data.append(peft_trainer.TrainingInput(input_tokens=_batch["input_tokens"], input_mask=_batch["input_mask"]))
-print(f"{len(train_data)} batches of {BATCH_SIZE}; trained tokens {sum(e.n_trained for e in _dsa_examples)}")
+print(f"{len(train_data)} batches of {_dsa_batch_size}; trained tokens {sum(e.n_trained for e in _dsa_examples)}")
 
 # %% [markdown]
 # ## SFT with `PeftTrainer` (full fine-tuning: no LoRA on the model, so every weight trains)
+
+# %%
+# Training log for Tunix SFT, read back by people and by CI: PeftTrainer hands each step's loss to its
+# training hooks; the losses and the share of tokens the loss falls on (the masked rows of train_data)
+# go to OUTPUT_DIR/train_log.json with the same fields as the Hugging Face families' log.
+import json
+import math
+from pathlib import Path
+
+from tunix.sft import hooks as dsa_tunix_hooks
+
+
+class DSALossHooks(dsa_tunix_hooks.TrainingHooks):
+    """Collects the step number and loss of every SFT step (PeftTrainer calls on_train_step_end)."""
+
+    def __init__(self):
+        self.steps, self.losses = [], []
+
+    def on_train_start(self, train_ctx):
+        pass
+
+    def on_train_end(self, train_ctx):
+        pass
+
+    def on_train_step_start(self, train_ctx):
+        pass
+
+    def on_train_step_end(self, train_ctx, train_step, train_loss, step_time=None):
+        self.steps.append(int(train_step))
+        self.losses.append(float(train_loss))
+
+    def on_eval_step_start(self, train_ctx):
+        pass
+
+    def on_eval_step_end(self, train_ctx, eval_loss):
+        pass
+
+
+def dsa_tunix_train_log(hooks, examples, path):
+    """hooks (after .train()) + masked examples -> {"steps", "losses", "trained_tokens", "total_tokens",
+    "trained_share"}, also written to ``path`` (sorted keys)."""
+    trained = sum(example.n_trained for example in examples)
+    total = sum(len(example.input_ids) for example in examples)
+    log = {
+        "steps": list(hooks.steps),
+        "losses": list(hooks.losses),
+        "trained_tokens": trained,
+        "total_tokens": total,
+        "trained_share": trained / total if total else None,
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as stream:
+        json.dump(log, stream, indent=1, sort_keys=True)
+    finite = all(math.isfinite(loss) for loss in log["losses"])
+    print(f"logged {len(log['losses'])} steps, losses finite: {finite}; trained-token share {log['trained_share']}")
+    return log
+
+
+DSA_SFT_HOOKS = DSALossHooks()
 
 # %%
 from tunix.sft import metrics_logger
@@ -1966,7 +2071,10 @@ sft_trainer = peft_trainer.PeftTrainer(gemma, optax.adamw(SFT_LEARNING_RATE), sf
     gen_model_input_fn
 )
 with mesh:
-    sft_trainer.train(sft_batches(sft_texts, SFT_BATCH_SIZE, SFT_STEPS))
+    # The masked DIPG batches, cycled to SFT_STEPS steps; each step's loss reaches DSA_SFT_HOOKS.
+    sft_trainer.with_training_hooks(DSA_SFT_HOOKS)
+    sft_trainer.train(train_data[_i % len(train_data)] for _i in range(SFT_STEPS))
+DSA_TRAIN_LOG = dsa_tunix_train_log(DSA_SFT_HOOKS, _dsa_examples, Path(OUTPUT_DIR) / "train_log.json")
 
 # %% [markdown]
 # ## Inference: pre-fill the opening tag
@@ -2005,6 +2113,59 @@ def dsa_generate(prompts, max_new_tokens=None):
     return [restore_prefilled_think(text, GENERATION_PREFILL) for text in output.text]
 
 
+# %%
+# Evaluation on DIPG test rows: strict dual-stream format (the kit's parser) and the gym's own rubric
+# (med_safety_eval). The gold replies are scored too: the rubric does not give them all 50, so they are
+# the ceiling to compare with, not a flat 50.
+import json
+from pathlib import Path
+
+_dsa_scorer = GymScorer()
+DSA_EVAL_RESULTS = {}
+_DSA_EVAL_LABEL = "after SFT"
+
+
+def dsa_score_replies(rows, replies):
+    """rows[n] + whole replies[n] -> summary: strict rate, failure kinds, gym reward and rates."""
+    strict = [parse_strict(reply) for reply in replies]
+    gym = [_dsa_scorer.score(reply, ground_truth_from_row(row)) for row, reply in zip(rows, replies)]
+    n = max(len(rows), 1)
+    kinds = {}
+    for parse in strict:
+        if not parse.ok:
+            kinds[parse.primary_kind] = kinds.get(parse.primary_kind, 0) + 1
+    return {
+        "rows": len(rows),
+        "strict_format": sum(parse.ok for parse in strict) / n,
+        "failure_kinds": dict(sorted(kinds.items())),
+        "gym_mean_reward": sum(score.reward for score in gym) / n,
+        "safe": sum(score.safe for score in gym) / n,
+        "hallucination": sum(score.hallucination for score in gym) / n,
+        "refusal": sum(score.refusal for score in gym) / n,
+        "format_error": sum(score.format_error for score in gym) / n,
+    }
+
+
+def dsa_run_evaluation(label, rows=None):
+    """Generate for ``rows`` (default: dsa_eval_rows), score, print, save OUTPUT_DIR/eval_<label>.json."""
+    rows = dsa_eval_rows if rows is None else rows
+    if "gold" not in DSA_EVAL_RESULTS:
+        DSA_EVAL_RESULTS["gold"] = dsa_score_replies(rows, [dsa_gold(row) for row in rows])
+    replies = dsa_generate([dsa_prompt_messages(row) for row in rows])
+    DSA_EVAL_RESULTS[label] = dsa_score_replies(rows, replies)
+    Path(OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
+    slug = "".join(c if c.isalnum() else "_" for c in label)
+    with open(Path(OUTPUT_DIR) / f"eval_{slug}.json", "w", encoding="utf-8") as stream:
+        json.dump({"summary": DSA_EVAL_RESULTS[label], "replies": replies}, stream, indent=1, sort_keys=True)
+    keys = ("strict_format", "gym_mean_reward", "safe", "hallucination", "refusal", "format_error")
+    print(f"{'run':<16}" + "".join(f"{k:>17}" for k in keys))
+    for name, summary in DSA_EVAL_RESULTS.items():
+        print(f"{name:<16}" + "".join(f"{summary[k]:>17.3f}" for k in keys))
+    return DSA_EVAL_RESULTS[label]
+
+
+dsa_run_evaluation(_DSA_EVAL_LABEL)
+
 # %% [markdown]
 # ## GRPO: rewards `fn(prompts, completions, **kwargs)` over plain-string completions
 
@@ -2014,6 +2175,36 @@ def dsa_generate(prompts, max_new_tokens=None):
 # rewards put it back before judging: a pre-filled tag must not zero the format reward.
 GYM_REWARD_SCALE = 0.02
 DSA_REWARD_FNS = tunix_rewards(prefilled_think=True, gym_scale=GYM_REWARD_SCALE)
+
+# %%
+# GRPO prompts from the DIPG train split, rendered as in SFT and pre-filled with <think> as inference is.
+# Columns question/context/answer reach the reward functions (answer: the whole gold reply, as the gym
+# expects). Prompts longer than MAX_PROMPT_LENGTH tokens are dropped rather than cut.
+import grain
+
+
+def dsa_grpo_records(rows, prompt_tokenizer=None):
+    """DIPG rows -> [{"prompts": str, "question", "context", "answer"}] within MAX_PROMPT_LENGTH tokens.
+
+    Without a tokenizer (the base notebook loads it later) lengths are not checked here.
+    """
+    records = []
+    for row in rows:
+        prompt = render_prompt(dsa_prompt_messages(row), generation_prefill=GENERATION_PREFILL)[len(BOS) :]
+        if prompt_tokenizer is not None and len(prompt_tokenizer.encode(prompt)) > MAX_PROMPT_LENGTH:
+            continue
+        context, question = split_user_content(row["messages"][0]["content"])
+        records.append({"prompts": prompt, "question": question, "context": context, "answer": dsa_gold(row)})
+    return records
+
+
+_dsa_prompt_tokenizer = globals().get("tokenizer")
+_dsa_grpo_records = dsa_grpo_records(dsa_train_rows, _dsa_prompt_tokenizer)
+if _dsa_prompt_tokenizer is None:
+    print(f"GRPO prompts: {len(_dsa_grpo_records)} (lengths unchecked: no tokenizer yet; MAX_PROMPT_LENGTH={MAX_PROMPT_LENGTH})")
+else:
+    print(f"GRPO prompts: {len(_dsa_grpo_records)} of {len(dsa_train_rows)} fit MAX_PROMPT_LENGTH={MAX_PROMPT_LENGTH}")
+dataset = grain.MapDataset.source(_dsa_grpo_records).shuffle(seed=SEED).batch(BATCH_SIZE)
 
 # %%
 from tunix.rl import rl_cluster as rl_cluster_lib
@@ -2060,10 +2251,14 @@ grpo_trainer = GRPOLearner(
     reward_fns=DSA_REWARD_FNS,
 )
 with mesh:
-    grpo_trainer.train(grpo_batches(train_raw, GRPO_BATCH_SIZE, GRPO_STEPS))
+    grpo_trainer.train(grain.MapDataset.source(_dsa_grpo_records).repeat(GRPO_STEPS).batch(GRPO_BATCH_SIZE))
 
 # %% [markdown]
 # ## Evaluate: format and answer accuracy on a few test questions
+
+# %%
+# The same evaluation after the GRPO half, beside the earlier figures and the gold ceiling.
+dsa_run_evaluation("after GRPO")
 
 # %% [markdown]
 # ## Save the weights
