@@ -100,6 +100,19 @@ def _cut_at_stop(ids: Sequence[int], stop_ids: Sequence[int]) -> list[int]:
     return out
 
 
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Prompt lengths -> batches of prompt indices, each batch holding prompts of similar length.
+
+    A haystack prompt (~1,000 tokens) batched with short ones makes every row of the batch pay for
+    its padding, in the prefill and in each decoding step; sorting by length (ties by index, so the
+    result is deterministic) keeps padding small. Every index appears exactly once.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 def generate(
     model,
     tokenizer,
@@ -113,7 +126,8 @@ def generate(
 ) -> list[str]:
     """Generate one completion per prompt, batched with left padding; greedy unless ``do_sample``.
 
-    Returns ``len(prompts)`` strings: the decoded new tokens up to the first stop id. Special tokens
+    Prompts are batched by length (:func:`length_sorted_batches`) and the replies put back in
+    prompt order. Returns ``len(prompts)`` strings: the decoded new tokens up to the first stop id. Special tokens
     other than the stop ids are kept in the text, so a model that emits ``<bos>`` mid-reply is seen.
     """
     import torch
@@ -122,10 +136,10 @@ def generate(
     device = next(model.parameters()).device
     stop_ids = list(STOP_TOKEN_IDS)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else PAD_ID
-    completions: list[str] = []
-    for start in range(0, len(prompts), batch_size):
-        batch = list(prompts[start : start + batch_size])
-        encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in batch]
+    encoded_all = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    completions: list[str | None] = [None] * len(prompts)
+    for batch_indices in length_sorted_batches([len(ids) for ids in encoded_all], batch_size):
+        encoded = [encoded_all[i] for i in batch_indices]
         width = max(len(ids) for ids in encoded)
         # Left padding: every prompt ends at the same column, so new tokens start together.
         input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in encoded], device=device)
@@ -143,8 +157,8 @@ def generate(
             kwargs.update(temperature=None, top_p=None, top_k=None)
         with torch.no_grad():
             output = model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
-        for row in output[:, width:].tolist():
-            completions.append(tokenizer.decode(_cut_at_stop(row, stop_ids), skip_special_tokens=False))
+        for index, row in zip(batch_indices, output[:, width:].tolist()):
+            completions[index] = tokenizer.decode(_cut_at_stop(row, stop_ids), skip_special_tokens=False)
         if progress is not None:
-            progress(len(batch))
+            progress(len(batch_indices))
     return completions

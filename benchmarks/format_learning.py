@@ -48,6 +48,28 @@ def ablate(example: dict, mode: str) -> dict:
     return {"input_ids": example["input_ids"], "completion_mask": mask, "assistant_masks": mask}
 
 
+def learning_rate(step: int, args) -> float:
+    """Linear warm-up over ``args.warmup`` steps, then linear decay to 0 at ``args.steps`` (TRL's default)."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    return args.lr * max(0.0, (args.steps - step) / max(1, args.steps - args.warmup))
+
+
+def masked_loss(model, ids, completion_mask):
+    """Mean cross-entropy over the target tokens ``completion_mask`` marks; ``ids``: ``[1, T]``.
+
+    Prediction ``i`` is of token ``i + 1``, so the positions kept are those whose *next* token is
+    trained. Only those positions go through the 262k-word output layer (``logits_to_keep``): on the
+    270M that layer is most of the forward cost, and the prompt's logits would be thrown away.
+    """
+    import torch
+
+    targets = torch.tensor(completion_mask[1:], dtype=torch.bool)
+    positions = torch.nonzero(targets).squeeze(1)
+    logits = model(input_ids=ids, logits_to_keep=positions).logits[0]
+    return torch.nn.functional.cross_entropy(logits, ids[0, 1:][targets])
+
+
 def train(args, mode: str, out: Path) -> dict:
     """Fine-tune and save to ``out/model``; returns the training log (per-step losses, timings).
 
@@ -79,17 +101,14 @@ def train(args, mode: str, out: Path) -> dict:
     order = list(range(len(trl_rows)))
     losses, seen, start = [], 0, time.time()
     for step in range(args.steps):
-        for group in optimizer.param_groups:  # linear warm-up, then constant
-            group["lr"] = args.lr * min(1.0, (step + 1) / max(args.warmup, 1))
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, args)
         step_loss = 0.0
         for _ in range(args.grad_accum):
             row = trl_rows[order[seen % len(order)]]
             seen += 1
             ids = torch.tensor([row["input_ids"]])
-            mask = torch.tensor(row["completion_mask"][1:], dtype=torch.bool)
-            logits = model(input_ids=ids).logits[0, :-1]
-            # Prediction i is of token i+1: the loss covers exactly the masked target tokens.
-            loss = torch.nn.functional.cross_entropy(logits[mask], ids[0, 1:][mask])
+            loss = masked_loss(model, ids, row["completion_mask"])
             (loss / args.grad_accum).backward()
             step_loss += loss.item() / args.grad_accum
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -111,6 +130,10 @@ def train(args, mode: str, out: Path) -> dict:
         "rows_seen": seen,
         "train_seconds": round(seconds, 1),
         "losses": [round(x, 4) for x in losses],
+        "lr": args.lr,
+        "warmup": args.warmup,
+        "grad_accum": args.grad_accum,
+        "max_length": args.max_length,
     }
     (out / "train_log.json").write_text(json.dumps(log, indent=2, sort_keys=True) + "\n")
     return log

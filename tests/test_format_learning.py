@@ -1,0 +1,68 @@
+"""benchmarks/format_learning.py: its loss is the masked loss, its ablations change only the mask."""
+
+from __future__ import annotations
+
+import importlib.util
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def format_learning():
+    spec = importlib.util.spec_from_file_location("format_learning", ROOT / "benchmarks" / "format_learning.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def masked_example(tokenizer):
+    from adapters.masking import mask_conversation, to_trl_tokenized
+    from adapters.synthetic_dipg import generate_rows
+
+    row = generate_rows(n_rows=4, seed=0)[0]
+    return to_trl_tokenized(mask_conversation(row["messages"], tokenizer))
+
+
+def test_ablations_change_only_the_mask(format_learning, masked_example):
+    mask = masked_example["completion_mask"]
+    first = mask.index(1)
+    reply = format_learning.ablate(masked_example, "reply")
+    assert reply["completion_mask"] == mask and reply["input_ids"] == masked_example["input_ids"]
+    none = format_learning.ablate(masked_example, "none")
+    assert none["completion_mask"] == [0] + [1] * (len(mask) - 1)
+    late = format_learning.ablate(masked_example, "offbyone")
+    assert late["completion_mask"][first] == 0 and late["completion_mask"][first + 1 :] == mask[first + 1 :]
+    assert sum(late["completion_mask"]) == sum(mask) - 1
+    with pytest.raises(ValueError):
+        format_learning.ablate(masked_example, "prompt")
+
+
+def test_learning_rate_warms_up_then_decays_to_zero(format_learning):
+    args = Namespace(lr=1e-4, warmup=4, steps=20)
+    rates = [format_learning.learning_rate(step, args) for step in range(args.steps)]
+    assert rates[:4] == pytest.approx([2.5e-5, 5e-5, 7.5e-5, 1e-4])
+    assert rates[4] == pytest.approx(1e-4)
+    assert all(a > b for a, b in zip(rates[4:], rates[5:]))
+    assert rates[-1] == pytest.approx(1e-4 / 16)
+
+
+@pytest.mark.e2e
+def test_masked_loss_equals_cross_entropy_over_the_full_logits(format_learning, masked_example, tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    ids = torch.tensor([masked_example["input_ids"]])
+    for mode in ("reply", "none", "offbyone"):
+        mask = format_learning.ablate(masked_example, mode)["completion_mask"]
+        targets = torch.tensor(mask[1:], dtype=torch.bool)
+        with torch.no_grad():
+            full = model(input_ids=ids).logits[0, :-1]
+            expected = torch.nn.functional.cross_entropy(full[targets], ids[0, 1:][targets])
+            got = format_learning.masked_loss(model, ids, mask)
+        assert got.item() == pytest.approx(expected.item(), rel=1e-5), mode
