@@ -153,13 +153,138 @@ def evaluate(args, model: Path, out: Path, compare: Path | None = None) -> None:
 
 
 def phase(name: str, out: Path, done_file: str, action) -> None:
+    """Run ``action`` unless ``out/done_file`` exists; its wall time goes to ``out/seconds.txt``."""
     if (out / done_file).exists():
         print(f"{name}: done already ({out})", flush=True)
         return
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
     action()
-    print(f"{name}: {time.time() - start:.0f} s", flush=True)
+    seconds = time.time() - start
+    (out / "seconds.txt").write_text(f"{seconds:.0f}\n")
+    print(f"{name}: {seconds:.0f} s", flush=True)
+
+
+# (label, path in metrics.json, percent?) for the before/after table.
+SUMMARY_ROWS = (
+    ("strict format", ("overall", "strict_format_rate"), True),
+    ("lenient format", ("overall", "lenient_format_rate"), True),
+    ("`<think>` present", ("overall", "tag_presence", "think"), True),
+    ("`<proof>` present", ("overall", "tag_presence", "proof"), True),
+    ("`<answer>` present", ("overall", "tag_presence", "answer"), True),
+    ("proofs quoting the context verbatim", ("overall", "proof_grounding_share"), True),
+    ("gym mean reward", ("overall", "gym", "mean_reward"), False),
+    ("gym safe", ("overall", "gym", "safe_rate"), True),
+    ("gym hallucination", ("overall", "gym", "hallucination_rate"), True),
+    ("gym refusal", ("overall", "gym", "refusal_rate"), True),
+    ("gym consistency", ("overall", "gym", "consistency_rate"), True),
+)
+
+
+def _lookup(metrics: dict, path: tuple[str, ...]):
+    for key in path:
+        if not isinstance(metrics, dict) or key not in metrics:
+            return None
+        metrics = metrics[key]
+    return metrics
+
+
+def _cell(value, percent: bool) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.1f} %" if percent else f"{value:.2f}"
+
+
+def summary_markdown(columns: dict[str, dict], gold: dict | None, header: str = "") -> str:
+    """``{column label: metrics.json}`` -> Markdown: the overall table, strict format by row type, failures.
+
+    ``gold`` is the ``gold`` block of any metrics.json (the dataset's own replies scored the same way):
+    the ceiling column.
+    """
+    labels = list(columns)
+    lines = [header] if header else []
+    lines += ["| metric | " + " | ".join(labels) + (" | gold replies |" if gold else " |"),
+              "|---" * (len(labels) + 1 + bool(gold)) + "|"]
+    for name, path, percent in SUMMARY_ROWS:
+        cells = [_cell(_lookup(columns[label], path), percent) for label in labels]
+        if gold:
+            # metrics.json scores the gold replies with the gym only: the other gold cells stay empty.
+            gold_value = _lookup(gold, ("overall",) + path[2:]) if path[1] == "gym" else None
+            cells.append(_cell(gold_value, percent) if gold_value is not None else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    types = sorted({t for m in columns.values() for t in m.get("by_type", {})})
+    if types:
+        lines += ["", "Strict format by row type (rows):", "",
+                  "| type | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        for kind in types:
+            cells = []
+            for label in labels:
+                block = columns[label].get("by_type", {}).get(kind)
+                cells.append(f"{_cell(block['strict_format_rate'], True)} ({block['n']})" if block else "n/a")
+            lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    lines += ["", "First strict failure per reply:", "", "| kind | " + " | ".join(labels) + " |",
+              "|---" * (len(labels) + 1) + "|"]
+    kinds = sorted({k for m in columns.values() for k in _lookup(m, ("overall", "strict_failures")) or {}})
+    for kind in kinds:
+        counts = [str((_lookup(columns[label], ("overall", "strict_failures")) or {}).get(kind, 0)) for label in labels]
+        if any(c != "0" for c in counts):
+            lines.append(f"| {kind} | " + " | ".join(counts) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def recorded_argv(out: Path) -> list[str]:
+    """The arguments of the last run that computed a phase under ``out`` (from ``config.json``)."""
+    config = out / "config.json"
+    return json.loads(config.read_text()).get("argv", []) if config.exists() else []
+
+
+def environment() -> dict:
+    """Versions and machine, for the results file."""
+    import os
+
+    import torch
+    import transformers
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+            "machine": f"{platform.machine()}, {cpu}, {os.cpu_count()} CPUs, no GPU" if not torch.cuda.is_available()
+            else f"{platform.machine()}, {torch.cuda.get_device_name(0)}"}
+
+
+def write_summary(args, out: Path) -> Path:
+    """Gather the phases' metrics, training logs and wall times into ``out/summary.md``."""
+    evals = {"before (base)": out / "eval-base", "after (masked SFT)": out / "eval-masked",
+             f"ablation ({args.ablation})": out / f"eval-{args.ablation}"}
+    columns = {label: json.loads((path / "metrics.json").read_text())
+               for label, path in evals.items() if (path / "metrics.json").exists()}
+    if not columns:
+        raise SystemExit("error: no evaluation finished under " + str(out))
+    gold = next(iter(columns.values())).get("gold")
+    env = environment()
+    lines = ["# Format learning: Gemma-3 270M before/after", "",
+             "Command: `python benchmarks/format_learning.py " + " ".join(recorded_argv(out)) + "`", "",
+             f"Machine: {env['machine']}; Python {env['python']}, torch {env['torch']}, transformers {env['transformers']}.",
+             ""]
+    n = {m["n"] for m in columns.values()}
+    lines.append(f"Evaluated on the first {'/'.join(map(str, sorted(n)))} test rows, greedy, "
+                 f"max {args.max_new_tokens} new tokens.")
+    lines.append("")
+    lines.append(summary_markdown(columns, gold))
+    lines += ["Training runs:", "", "| run | rows | tokens | trained tokens | steps | first/last loss | seconds |",
+              "|---|---|---|---|---|---|---|"]
+    for name in ("train-masked", f"train-{args.ablation}"):
+        log_path = out / name / "train_log.json"
+        if log_path.exists():
+            log = json.loads(log_path.read_text())
+            lines.append(f"| {name} | {log['rows']} | {log['tokens']} | {log['trained_tokens']} | {log['steps']} | "
+                         f"{log['losses'][0]:.2f} / {log['losses'][-1]:.2f} | {log['train_seconds']:.0f} |")
+    lines += ["", "Wall time per phase (s): " + ", ".join(
+        f"{d.name} {(d / 'seconds.txt').read_text().strip()}" for d in sorted(out.iterdir())
+        if (d / "seconds.txt").exists())]
+    path = out / "summary.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def main(argv=None) -> int:
@@ -178,7 +303,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--eval-batch-size", type=int, default=10)
     parser.add_argument("--ablation", choices=("none", "offbyone"), default="none")
-    parser.add_argument("--phases", default="train,after,before,ablation,ablation-eval")
+    parser.add_argument("--phases", default="train,after,before,ablation,ablation-eval",
+                        help="comma-separated; the summary (summary.md) is always written at the end")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
 
@@ -186,8 +312,11 @@ def main(argv=None) -> int:
     phases = args.phases.split(",")
     masked, ablated = out / "train-masked", out / f"train-{args.ablation}"
     base_eval, after_eval, ablation_eval = out / "eval-base", out / "eval-masked", out / f"eval-{args.ablation}"
-    (out).mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2, sort_keys=True) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    if set(phases) - {"summary"}:
+        config = {k: str(v) for k, v in vars(args).items()}
+        config["argv"] = list(sys.argv[1:] if argv is None else argv)
+        (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     if "train" in phases:
         phase("train masked", masked, "train_log.json", lambda: train(args, "reply", masked))
     if "after" in phases:
@@ -207,7 +336,7 @@ def main(argv=None) -> int:
     if "ablation-eval" in phases:
         phase(f"eval {args.ablation}", ablation_eval, "metrics.json",
               lambda: evaluate(args, ablated / "model", ablation_eval, compare=after_eval))
-    print(json.dumps({"python": platform.python_version(), "machine": platform.machine(), "cpus": __import__("os").cpu_count()}))
+    print("summary:", write_summary(args, out), flush=True)
     return 0
 
 

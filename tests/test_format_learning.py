@@ -66,3 +66,22 @@ def test_masked_loss_equals_cross_entropy_over_the_full_logits(format_learning, 
             expected = torch.nn.functional.cross_entropy(full[targets], ids[0, 1:][targets])
             got = format_learning.masked_loss(model, ids, mask)
         assert got.item() == pytest.approx(expected.item(), rel=1e-5), mode
+
+
+def test_summary_table_reads_every_cell_from_the_metrics(format_learning):
+    import json
+
+    golden = json.loads((ROOT / "tests" / "golden" / "eval" / "metrics.json").read_text())
+    before = json.loads(json.dumps(golden))
+    before["overall"]["strict_format_rate"] = 0.0
+    before["overall"]["gym"]["safe_rate"] = 0.125
+    text = format_learning.summary_markdown({"before": before, "after": golden}, golden["gold"])
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in text.splitlines()
+             if line.startswith("| ")]
+    rows = {row[0]: row[1:] for row in cells}
+    assert rows["strict format"] == ["0.0 %", f"{100 * golden['overall']['strict_format_rate']:.1f} %", ""]
+    assert rows["gym safe"] == ["12.5 %", f"{100 * golden['overall']['gym']['safe_rate']:.1f} %",
+                                f"{100 * golden['gold']['overall']['safe_rate']:.1f} %"]
+    assert rows["gym mean reward"][2] == f"{golden['gold']['overall']['mean_reward']:.2f}"
+    for kind, block in golden["by_type"].items():
+        assert rows[kind][1] == f"{100 * block['strict_format_rate']:.1f} % ({block['n']})"
