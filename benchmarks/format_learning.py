@@ -33,6 +33,9 @@ from adapters.dataset import load_splits  # noqa: E402
 from adapters.masking import mask_batch, to_trl_tokenized  # noqa: E402
 
 
+ABLATION_LABELS = {"none": "prompt not masked", "offbyone": "upstream off-by-one mask"}
+
+
 def ablate(example: dict, mode: str) -> dict:
     """Return TRL rows whose loss mask follows ``mode``: ``reply`` (ours), ``none`` or ``offbyone``."""
     mask = list(example["completion_mask"])
@@ -232,10 +235,10 @@ def summary_markdown(columns: dict[str, dict], gold: dict | None, header: str = 
     return "\n".join(lines) + "\n"
 
 
-def recorded_argv(out: Path) -> list[str]:
-    """The arguments of the last run that computed a phase under ``out`` (from ``config.json``)."""
-    config = out / "config.json"
-    return json.loads(config.read_text()).get("argv", []) if config.exists() else []
+def recorded_commands(out: Path) -> list[str]:
+    """Every command that computed a phase under ``out``, oldest first (``commands.txt``)."""
+    path = out / "commands.txt"
+    return path.read_text().splitlines() if path.exists() else []
 
 
 def environment() -> dict:
@@ -254,8 +257,9 @@ def environment() -> dict:
 
 def write_summary(args, out: Path) -> Path:
     """Gather the phases' metrics, training logs and wall times into ``out/summary.md``."""
-    evals = {"before (base)": out / "eval-base", "after (masked SFT)": out / "eval-masked",
-             f"ablation ({args.ablation})": out / f"eval-{args.ablation}"}
+    # Every ablation evaluated under ``out`` gets a column, whichever run produced it.
+    evals = {"before (base)": out / "eval-base", "after (masked SFT)": out / "eval-masked"}
+    evals.update({f"ablation: {ABLATION_LABELS[mode]}": out / f"eval-{mode}" for mode in ABLATION_LABELS})
     columns = {label: json.loads((path / "metrics.json").read_text())
                for label, path in evals.items() if (path / "metrics.json").exists()}
     if not columns:
@@ -263,7 +267,7 @@ def write_summary(args, out: Path) -> Path:
     gold = next(iter(columns.values())).get("gold")
     env = environment()
     lines = ["# Format learning: Gemma-3 270M before/after", "",
-             "Command: `python benchmarks/format_learning.py " + " ".join(recorded_argv(out)) + "`", "",
+             "Commands, in order:", ""] + [f"    {command}" for command in recorded_commands(out)] + ["",
              f"Machine: {env['machine']}; Python {env['python']}, torch {env['torch']}, transformers {env['transformers']}.",
              ""]
     n = {m["n"] for m in columns.values()}
@@ -273,7 +277,7 @@ def write_summary(args, out: Path) -> Path:
     lines.append(summary_markdown(columns, gold))
     lines += ["Training runs:", "", "| run | rows | tokens | trained tokens | steps | first/last loss | seconds |",
               "|---|---|---|---|---|---|---|"]
-    for name in ("train-masked", f"train-{args.ablation}"):
+    for name in ["train-masked"] + [f"train-{mode}" for mode in ABLATION_LABELS]:
         log_path = out / name / "train_log.json"
         if log_path.exists():
             log = json.loads(log_path.read_text())
@@ -302,7 +306,7 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-rows", type=int, default=100)
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--eval-batch-size", type=int, default=10)
-    parser.add_argument("--ablation", choices=("none", "offbyone"), default="none")
+    parser.add_argument("--ablation", choices=tuple(ABLATION_LABELS), default="none")
     parser.add_argument("--phases", default="train,after,before,ablation,ablation-eval",
                         help="comma-separated; the summary (summary.md) is always written at the end")
     parser.add_argument("--seed", type=int, default=42)
@@ -315,8 +319,10 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if set(phases) - {"summary"}:
         config = {k: str(v) for k, v in vars(args).items()}
-        config["argv"] = list(sys.argv[1:] if argv is None else argv)
         (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        command = " ".join(["python benchmarks/format_learning.py", *(sys.argv[1:] if argv is None else argv)])
+        with open(out / "commands.txt", "a", encoding="utf-8") as commands:
+            commands.write(command + "\n")
     if "train" in phases:
         phase("train masked", masked, "train_log.json", lambda: train(args, "reply", masked))
     if "after" in phases:
