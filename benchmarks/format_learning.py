@@ -235,6 +235,30 @@ def summary_markdown(columns: dict[str, dict], gold: dict | None, header: str = 
     return "\n".join(lines) + "\n"
 
 
+def paired_difference(ours: dict[int, float], other: dict[int, float], resamples: int = 10_000,
+                      seed: int = 0) -> dict:
+    """Per-row gym rewards of two runs on the same rows -> mean of ``ours - other`` with a 95 % CI.
+
+    The interval is a paired bootstrap over rows (``resamples`` draws, explicit ``seed``): the rows
+    are the unit that varies, and pairing removes the spread between easy and hard rows.
+    """
+    import numpy as np
+
+    if sorted(ours) != sorted(other):
+        raise ValueError("the two runs were evaluated on different rows")
+    diff = np.array([ours[i] - other[i] for i in sorted(ours)], dtype=float)
+    means = np.random.default_rng(seed).choice(diff, size=(resamples, len(diff))).mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"mean": float(diff.mean()), "low": float(low), "high": float(high),
+            "better": int((diff > 0).sum()), "worse": int((diff < 0).sum()), "n": len(diff)}
+
+
+def row_rewards(eval_dir: Path) -> dict[int, float]:
+    """``results.jsonl`` of an ``eval_simple.py`` run -> ``{test row index: gym reward}``."""
+    rows = (json.loads(line) for line in (eval_dir / "results.jsonl").read_text().splitlines() if line.strip())
+    return {row["index"]: row["gym"]["reward"] for row in rows}
+
+
 def recorded_commands(out: Path) -> list[str]:
     """Every command that computed a phase under ``out``, oldest first (``commands.txt``)."""
     path = out / "commands.txt"
@@ -275,6 +299,18 @@ def write_summary(args, out: Path) -> Path:
                  f"max {args.max_new_tokens} new tokens.")
     lines.append("")
     lines.append(summary_markdown(columns, gold))
+    reference = out / "eval-masked"
+    others = [(label, path) for label, path in evals.items()
+              if path != reference and (path / "results.jsonl").exists()]
+    if (reference / "results.jsonl").exists() and others:
+        lines += ["Gym reward of the masked run minus each other run, paired by test row (95 % bootstrap "
+                  "interval, 10,000 resamples, seed 0):", "",
+                  "| other run | mean difference | 95 % interval | rows better / worse |", "|---|---|---|---|"]
+        for label, path in others:
+            d = paired_difference(row_rewards(reference), row_rewards(path))
+            lines.append(f"| {label} | {d['mean']:+.2f} | [{d['low']:+.2f}, {d['high']:+.2f}] | "
+                         f"{d['better']} / {d['worse']} |")
+        lines.append("")
     lines += ["Training runs:", "", "| run | rows | tokens | trained tokens | steps | first/last loss | seconds |",
               "|---|---|---|---|---|---|---|"]
     for name in ["train-masked"] + [f"train-{mode}" for mode in ABLATION_LABELS]:
@@ -331,7 +367,7 @@ def main(argv=None) -> int:
         phase("eval base", base_eval, "metrics.json", lambda: evaluate(args, Path(args.model), base_eval))
         # Re-render the fine-tuned report with the base run beside it (scoring only: no generation).
         if (after_eval / "responses.jsonl").exists():
-            compare_dir = out / "eval-masked-vs-base"
+            compare_dir = out / "compare" / "masked-sft"  # the folder name labels the run in the plot
             subprocess.run([
                 sys.executable, str(ROOT / "scripts/eval_simple.py"), "--responses", str(after_eval / "responses.jsonl"),
                 "--dataset", args.dataset, "--out", str(compare_dir), "--force", "--limit", str(args.eval_rows),

@@ -85,3 +85,17 @@ def test_summary_table_reads_every_cell_from_the_metrics(format_learning):
     assert rows["gym mean reward"][2] == f"{golden['gold']['overall']['mean_reward']:.2f}"
     for kind, block in golden["by_type"].items():
         assert rows[kind][1] == f"{100 * block['strict_format_rate']:.1f} % ({block['n']})"
+
+
+def test_paired_difference(format_learning):
+    ours = {0: 50.0, 1: 30.0, 2: -5.0, 3: 30.0}
+    other = {0: -20.0, 1: 30.0, 2: -5.0, 3: -5.0}
+    d = format_learning.paired_difference(ours, other)
+    assert d["mean"] == pytest.approx((70 + 0 + 0 + 35) / 4)
+    assert (d["better"], d["worse"], d["n"]) == (2, 0, 4)
+    assert 0 <= d["low"] <= d["mean"] <= d["high"] <= 70
+    assert format_learning.paired_difference(ours, other) == d  # seeded: the same bytes every time
+    same = format_learning.paired_difference(ours, ours)
+    assert (same["mean"], same["low"], same["high"]) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="different rows"):
+        format_learning.paired_difference(ours, {0: 1.0})
