@@ -177,7 +177,9 @@ def evaluate_row(
         "strict_primary": strict.primary_kind,
         "strict_kinds": kinds,
         "strict_detail": strict.describe(),
-        "tags_present": {tag: value for tag, value in lenient.tags_present.items()},
+        # The opening tag written in the reply, not what the lenient parser found: bare text counts as
+        # the gym's answer, but a model that never writes "<answer>" has not learnt the tag.
+        "tags_present": {tag: f"<{tag}>" in reply for tag in TAGS},
         "lenient_ok": all(bool((getattr(lenient, tag) or "").strip()) for tag in TAGS),
         "proof_grounded": proof_is_grounded(lenient.proof, truth.context),
         "gym": gym.as_dict(),

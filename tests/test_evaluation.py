@@ -120,6 +120,15 @@ def test_evaluate_row_fields(scorer):
     assert result["gold_gym"]["reward"] == 50.0
 
 
+def test_bare_text_is_the_gyms_answer_but_no_answer_tag(scorer):
+    # The base 270M never writes a tag; its text is scored as the answer, yet "<answer> present" must be 0.
+    result = evaluate_row(ROWS_BY_ID["r1"], "The median overall survival was 11 months.", 0, scorer)
+    assert result["tags_present"] == {"think": False, "proof": False, "answer": False}
+    assert result["strict_primary"] == "missing_tag" and result["lenient_ok"] is False
+    unclosed = evaluate_row(ROWS_BY_ID["r1"], "<think>\nx\n</think>\n<answer>\ny", 0, scorer)
+    assert unclosed["tags_present"] == {"think": True, "proof": False, "answer": True}
+
+
 def test_evaluate_row_restores_prefill(scorer):
     case = next(c for c in CASES if c["case"] == "prefilled_ok")
     raw = evaluate_row(ROWS_BY_ID["r1"], case["response"], 0, scorer)
