@@ -1,7 +1,11 @@
 #!/usr/bin/env python
 """Does the kit teach the dual-stream format? A measured before/after on the real Gemma-3 270M.
 
-    python benchmarks/format_learning.py --out runs/format_learning
+    python benchmarks/format_learning.py --out runs/format_learning --ablation none
+    python benchmarks/format_learning.py --out runs/format_learning --ablation offbyone --phases ablation,ablation-eval
+
+(the defaults are the recipe measured in benchmarks/results/format_learning.md: ~47 min for the first
+command's train/after/before phases on 2 CPU cores, 23-29 min per ablation.)
 
 1. fine-tunes ``models/gemma-3-270m`` (full fine-tune of every transformer layer; the tied 262k x 640
    embedding is frozen: the tags are existing tokens, and freezing it removes 63 % of the optimizer
@@ -332,11 +336,10 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=str(ROOT / "models/gemma-3-270m"))
     parser.add_argument("--dataset", default=str(ROOT / "data/dipg"))
     parser.add_argument("--out", type=Path, default=ROOT / "runs/format_learning")
-    parser.add_argument("--train-rows", type=int, default=80)
+    parser.add_argument("--train-rows", type=int, default=160)
     parser.add_argument("--max-length", type=int, default=512, help="rows longer than this are dropped, never cut")
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--grad-accum", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=80)
+    parser.add_argument("--grad-accum", type=int, default=2, help="rows per optimizer step (one row per forward, no padding)")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--warmup", type=int, default=4)
     parser.add_argument("--eval-rows", type=int, default=100)
