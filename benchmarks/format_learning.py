@@ -202,15 +202,14 @@ def _cell(value, percent: bool) -> str:
     return f"{100 * value:.1f} %" if percent else f"{value:.2f}"
 
 
-def summary_markdown(columns: dict[str, dict], gold: dict | None, header: str = "") -> str:
+def summary_markdown(columns: dict[str, dict], gold: dict | None) -> str:
     """``{column label: metrics.json}`` -> Markdown: the overall table, strict format by row type, failures.
 
     ``gold`` is the ``gold`` block of any metrics.json (the dataset's own replies scored the same way):
     the ceiling column.
     """
     labels = list(columns)
-    lines = [header] if header else []
-    lines += ["| metric | " + " | ".join(labels) + (" | gold replies |" if gold else " |"),
+    lines = ["| metric | " + " | ".join(labels) + (" | gold replies |" if gold else " |"),
               "|---" * (len(labels) + 1 + bool(gold)) + "|"]
     for name, path, percent in SUMMARY_ROWS:
         cells = [_cell(_lookup(columns[label], path), percent) for label in labels]
