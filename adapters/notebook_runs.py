@@ -100,9 +100,105 @@ def run_notebook(family: Family, run_dir: Path, timeout: float = 1200, poll: flo
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     cmd, env = papermill_command(family, run_dir)
+    return {**_run_with_peak(cmd, env, run_dir, timeout, poll),
+            "executed": run_dir / "executed.ipynb", "out_dir": run_dir / "out"}
+
+
+# ----------------------------------------------------------------------------- real public notebooks
+# The real base notebooks (../shared/base_notebooks/, issue 10) are test inputs, never part of the kit:
+# each is adapted by the CLI into a run folder and run there on its family's kernel with the same knobs.
+
+ENVIRONMENTS = {"core": (".venv", "dsa-core"), "unsloth": (".venv-unsloth", "dsa-unsloth"),
+                "tunix": (".venv-tunix", "dsa-tunix")}
+# Tunix's sampler pads every prompt to a budget that must hold the longest one (see FAMILIES["tunix"]).
+ENVIRONMENT_KNOBS = {"core": {}, "unsloth": {}, "tunix": {"MAX_PROMPT_LENGTH": 1024}}
+
+
+def real_notebooks_dir() -> Path | None:
+    """``$DSA_BASE_NOTEBOOKS``, else the first ``shared/base_notebooks`` beside the repository or above it."""
+    explicit = os.environ.get("DSA_BASE_NOTEBOOKS")
+    if explicit:
+        return Path(explicit) if Path(explicit).is_dir() else None
+    for parent in ROOT.parents:
+        candidate = parent / "shared" / "base_notebooks"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def real_notebooks() -> list[Path]:
+    folder = real_notebooks_dir()
+    return sorted(folder.glob("*.ipynb")) if folder else []
+
+
+def environment_of(recipe) -> str:
+    """The family environment a recipe's notebooks run in (``Recipe.environment``)."""
+    return getattr(recipe, "environment", None) or "core"
+
+
+def pip_freeze(venv: str) -> str:
+    """``pip freeze`` of a family venv (what a notebook run must leave unchanged)."""
+    python = ROOT / venv / "bin" / "python"
+    return subprocess.run([str(python), "-m", "pip", "freeze", "--all"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def _read_json(path: Path):
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def run_real_notebook(path: Path, run_dir: Path, timeout: float = 1800, knobs: dict | None = None) -> dict:
+    """Adapt ``path`` with the CLI, run the output on its family kernel; -> what the run left.
+
+    Keys: name, family, environment, adapt_rc, adapt_s, report (the CLI's table), returncode, wall_s,
+    peak_rss_mb, stderr, freeze_changed (pip freeze of the family venv before vs after), train_log,
+    grpo_log, evals ({label: summary}), executed, out_dir.
+    """
+    from .notebook_io import read_notebook
+    from .patcher import detect_family
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    adapted = run_dir / "adapted.ipynb"
+    recipe, _why = detect_family(read_notebook(str(path)))
+    environment = environment_of(recipe)
+    venv, kernel = ENVIRONMENTS[environment]
+    start = time.perf_counter()
+    adapt = subprocess.run([sys.executable, str(ROOT / "scripts" / "adapt_dsa_notebook.py"), str(path), "-o",
+                            str(adapted), "--force"], capture_output=True, text=True, cwd=ROOT)
+    result = {"name": path.stem, "family": recipe.name, "environment": environment, "adapt_rc": adapt.returncode,
+              "adapt_s": time.perf_counter() - start, "report": adapt.stdout + adapt.stderr}
+    (run_dir / "report.txt").write_text(result["report"], encoding="utf-8")
+    if adapt.returncode != 0:
+        return {**result, "returncode": None, "wall_s": None, "peak_rss_mb": None, "stderr": "",
+                "freeze_changed": False}
+    params = {"MODEL_ID": str(MODEL), "DATASET_ID": str(DATA), "OUTPUT_DIR": str(run_dir / "out"), **KNOBS,
+              **GRPO_KNOBS, **ENVIRONMENT_KNOBS[environment], **(knobs or {})}
+    cmd = [str(Path(sys.executable).parent / "papermill"), str(adapted), str(run_dir / "executed.ipynb"),
+           "-k", kernel, "--cwd", str(run_dir), "--no-progress-bar"]
+    for name, value in params.items():
+        cmd += ["-p", name, str(value)]
+    env = {**os.environ, "JUPYTER_PATH": str(ROOT / venv / "share" / "jupyter"), "DSA_HEADLESS": "1",
+           "DSA_SKIP_INSTALL": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled", "PIP_NO_INDEX": "1"}
+    before = pip_freeze(venv)
+    run = _run_with_peak(cmd, env, run_dir, timeout)
+    after = pip_freeze(venv)
+    out = run_dir / "out"
+    evals = {}
+    for eval_path in sorted(out.glob("eval_*.json")) if out.is_dir() else []:
+        evals[eval_path.stem[len("eval_"):]] = (_read_json(eval_path) or {}).get("summary")
+    return {**result, **run, "freeze_changed": before != after, "freeze_before": before, "freeze_after": after,
+            "train_log": _read_json(out / "train_log.json"), "grpo_log": _read_json(out / "grpo_log.json"),
+            "evals": evals, "executed": run_dir / "executed.ipynb", "out_dir": out}
+
+
+def _run_with_peak(cmd: list[str], env: dict, run_dir: Path, timeout: float, poll: float = 0.2) -> dict:
+    """Run ``cmd``; -> returncode, stderr, wall_s and the peak summed RSS of it and its descendants."""
     try:
         import psutil
-    except ImportError:  # the timing still stands without it
+    except ImportError:
         psutil = None
     start = time.perf_counter()
     with open(run_dir / "papermill.stderr", "w+", encoding="utf-8") as err:
@@ -112,9 +208,8 @@ def run_notebook(family: Family, run_dir: Path, timeout: float = 1200, poll: flo
             if psutil is not None:
                 try:
                     root = psutil.Process(proc.pid)
-                    procs = [root] + root.children(recursive=True)
                     total = 0
-                    for p in procs:
+                    for p in [root] + root.children(recursive=True):
                         try:
                             total += p.memory_info().rss
                         except psutil.Error:
@@ -130,5 +225,4 @@ def run_notebook(family: Family, run_dir: Path, timeout: float = 1200, poll: flo
         err.seek(0)
         stderr = err.read()
     return {"returncode": proc.returncode, "stderr": stderr, "wall_s": wall,
-            "peak_rss_mb": peak / 2**20 if psutil is not None else None,
-            "executed": run_dir / "executed.ipynb", "out_dir": run_dir / "out"}
+            "peak_rss_mb": peak / 2**20 if psutil is not None else None}

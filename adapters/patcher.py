@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import nbformat
 
 from . import cells as cell_templates
+from .dataflow import FlowCell, cell_names, check_contract, removable, undefined_reads
 from .errors import NotebookError, UnknownFamilyError
 from .notebook_io import code_problems, ensure_cell_ids, validate_notebook
 from .recipes import RECIPES, get_recipe
@@ -64,6 +65,19 @@ class Adapted:
     why: str
     report: list[ReportRow] = field(default_factory=list)
     secrets_found: list[str] = field(default_factory=list)
+    # name -> (kit cell that defines it, output index of the first kept cell reading it)
+    provided: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # (output index, name): the base notebook itself read it before defining it
+    inherited: list[tuple[int, str]] = field(default_factory=list)
+
+    def reasons_starting(self, prefix: str) -> list[tuple[int | None, str]]:
+        """(output index, reason part) for every report reason part that starts with ``prefix``."""
+        found = []
+        for row in self.report:
+            for part in row.reason.split("; "):
+                if part.startswith(prefix):
+                    found.append((row.index, part[len(prefix):].strip()))
+        return found
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -197,9 +211,13 @@ def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str
     present = {_kit_cell_name(c) for c in nb.cells} - {None}
     rendered_names: set[str] = set()
 
-    def emit(cell, status, label, reason):
+    base_position: dict[int, int] = {}  # id(output cell) -> position of the base cell it keeps
+
+    def emit(cell, status, label, reason, position=None):
         out_cells.append(cell)
         rows.append((cell, status, label, reason))
+        if position is not None:
+            base_position[id(cell)] = position
 
     for position, cell in enumerate(nb.cells):
         kit_name = _kit_cell_name(cell)
@@ -288,16 +306,16 @@ def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str
             if fixed_cell.cell_type == "code":
                 fixed_cell.outputs = []
                 fixed_cell.execution_count = None
-            emit(fixed_cell, "repaired", _label(cell), "; ".join(reasons))
+            emit(fixed_cell, "repaired", _label(cell), "; ".join(reasons), position)
         else:
             if cell.cell_type == "code" and _outputs_have_secret(cell):
                 cell = copy.deepcopy(cell)
                 cell.outputs = []
                 cell.execution_count = None
                 secrets.append(f"cell {position}: secret in outputs")
-                emit(cell, "repaired", _label(cell), "outputs held a secret; cleared")
+                emit(cell, "repaired", _label(cell), "outputs held a secret; cleared", position)
             else:
-                emit(cell, "kept", _label(cell), "no DIPG change needed")
+                emit(cell, "kept", _label(cell), "no DIPG change needed", position)
         for name in after_cells:
             fresh = _new_cell(_render(recipe, name, values))
             emit(fresh, "inserted", _label(fresh), next(r.reason for r in recipe.rules if name in r.cells))
@@ -329,6 +347,7 @@ def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str
         else:
             insert_at(next((i for i, c in enumerate(out_cells) if c.cell_type == "code"), len(out_cells)), name)
 
+    provided, inherited = _enforce_name_contract(nb, out_cells, rows, base_position)
     nb.cells = out_cells
     _finish_metadata(nb, recipe)
     ensure_cell_ids(nb)
@@ -336,9 +355,67 @@ def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str
     position = {id(c): i for i, c in enumerate(nb.cells)}
     for cell, status, label, reason in rows:
         report.append(ReportRow(position.get(id(cell)) if cell is not None else None, status, label, reason))
-    result = Adapted(nb=nb, family=recipe.name, why=why, report=report, secrets_found=secrets)
+    result = Adapted(nb=nb, family=recipe.name, why=why, report=report, secrets_found=secrets,
+                     provided={name: (kit, position[id(cell)]) for name, (kit, cell) in provided.items()},
+                     inherited=[(position[id(cell)], name) for cell, name in inherited])
     check_output(nb)
     return result
+
+
+def _enforce_name_contract(nb, out_cells, rows, base_position):
+    """The name contract (adapters/dataflow.py) on the output cells, in place.
+
+    A kept base cell that reads a name only a dropped base cell defined is removed, with the reason in its
+    report row, when nothing after it uses what it defines (a display cell such as ``print(dataset[0])``);
+    otherwise the output is refused. Returns ({name: (kit cell, first reader)}, [(reader, name)]) for the
+    names the kit provides and the names the base itself read before defining them.
+    """
+    base_code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    undefined = dict(zip((i for i, _ in base_code), undefined_reads([c.source for _, c in base_code])))
+    base_defined = set().union(*(cell_names(c.source).defines for _, c in base_code)) if base_code else set()
+
+    def definer_label(name: str) -> str:
+        for _, cell in base_code:
+            if name in cell_names(cell.source).defines:
+                return _label(cell)
+        return "?"
+
+    while True:
+        code_cells = [c for c in out_cells if c.cell_type == "code"]
+        flow = [
+            FlowCell(
+                c.source,
+                "kit" if _kit_cell_name(c) is not None else "base",
+                _kit_cell_name(c) or _label(c),
+                frozenset(undefined.get(base_position.get(id(c), -1), set())),
+            )
+            for c in code_cells
+        ]
+        contract = check_contract(flow, base_defined)
+        if contract.introduced:
+            reader, name = contract.introduced[0]
+            raise NotebookError(
+                f"name contract: repaired cell '{_label(code_cells[reader])}' reads {name}, which no earlier cell "
+                "defines; the recipe's kit cells must define it before that cell"
+            )
+        lost = contract.lost_by_cell()
+        if not lost:
+            break
+        index, names = next(iter(sorted(lost.items())))
+        cell = code_cells[index]
+        where = ", ".join(f"{n} (base cell '{definer_label(n)}')" for n in names)
+        if not removable(flow, index):
+            raise NotebookError(
+                f"name contract: kept cell '{_label(cell)}' reads {where}, which the patch replaced or removed, and "
+                "no kit cell provides it; the recipe must provide the name or rewrite that cell"
+            )
+        out_cells.remove(cell)
+        row_at = next(k for k, r in enumerate(rows) if r[0] is cell)
+        rows[row_at] = (None, "removed", rows[row_at][2],
+                        f"reads {where}, replaced by the DIPG cells; nothing later uses what it defines")
+    provided = {name: (kit, code_cells[reader]) for name, (kit, reader) in contract.provided.items()}
+    inherited = [(code_cells[reader], name) for reader, name in contract.inherited]
+    return provided, inherited
 
 
 BADGE_CELL = "colab_badge"
@@ -404,6 +481,14 @@ def format_report(result: Adapted) -> str:
     for row in rows:
         lines.append(f"{row[0]:>{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
     lines.append("totals: " + ", ".join(f"{k} {v}" for k, v in result.counts().items()))
+    for name, (kit, reader) in sorted(result.provided.items()):
+        lines.append(f"provides: {name} (kit cell {kit}; first read by cell {reader})")
+    for reader, name in result.inherited:
+        lines.append(f"base defect kept: cell {reader} reads {name}, which the base notebook never defines before it")
+    for index, what in result.reasons_starting("hardware fallback:"):
+        lines.append(f"hardware fallback: cell {index}: {what}")
+    for index, what in result.reasons_starting("GPU/TPU only:"):
+        lines.append(f"GPU/TPU only: cell {index}: {what}")
     if result.secrets_found:
         lines.append(f"secrets: {len(result.secrets_found)} hard-coded credential(s) found and not copied: "
                      + "; ".join(result.secrets_found))

@@ -104,7 +104,8 @@ class Recipe:
 
     ``names`` maps the template cells' identifiers to the base notebook's (e.g. ``tokenizer``);
     ``parameters`` are the defaults of the ``parameters`` cell (CLI ``--model-id`` etc. override);
-    ``packages`` maps an importable module to the pip spec the guarded install cell installs.
+    ``packages`` maps an importable module to the pip spec the guarded install cell installs;
+    ``environment`` names the prepared environment (venv and Jupyter kernel) its output runs in.
     """
 
     name: str
@@ -117,6 +118,8 @@ class Recipe:
     parameters: dict = field(default_factory=dict)
     packages: dict = field(default_factory=dict)
     min_score: int = 3
+    # The family environment its notebooks run in: "core" (.venv), "unsloth" or "tunix" (own venv + kernel).
+    environment: str = "core"
 
     def score(self, code: str) -> tuple[int, list[str], list[str]]:
         """(score, descriptions found, descriptions missing); 0 when a required signature is absent."""

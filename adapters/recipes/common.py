@@ -49,9 +49,70 @@ def _sub(pattern: str, replacement):
     return lambda source: re.sub(pattern, replacement, source, flags=re.MULTILINE)
 
 
+# `!pip install X`, `%pip install X`, `!uv pip install X`, `!python -m pip uninstall -y X`, also indented
+# inside if-blocks; IPython expands `{expr}` in shell lines, so those become f-strings.
+_PIP_LINE = r"^([ \t]*)[!%]\s*(?:(uv)\s+pip|pip3?|python3?\s+-m\s+pip)\s+(install|uninstall)\b(.*)$"
+
+
 def _guard_pip(match: re.Match) -> str:
-    indent, args = match.group(1), match.group(3).strip()
-    return f"{indent}dsa_pip_install({args!r})"
+    indent, tool, action, args = match.group(1), match.group(2), match.group(3), match.group(4).strip()
+    literal = ("f" if re.search(r"\{[^{}]+\}", args) else "") + repr(args)
+    extra = (', tool="uv"' if tool else "") + (f', action="{action}"' if action != "install" else "")
+    return f"{indent}dsa_pip_install({literal}{extra})"
+
+
+def _is_form_line(line: str) -> bool:
+    """A Colab form line (`#@title …`, `# @param …`, `#@markdown …`) or a comment/blank line."""
+    stripped = line.strip()
+    return not stripped or stripped.startswith("#")
+
+
+def _cell_magic_index(source: str) -> int | None:
+    """Line index of a cell magic (`%%name`) that only comments/blank lines precede, else None."""
+    lines = source.split("\n")
+    for index, line in enumerate(lines):
+        if line.startswith("%%"):
+            return index
+        if not _is_form_line(line):
+            return None
+    return None
+
+
+def _fix_cell_magic(source: str) -> str:
+    """`%%capture` is dropped (it swallowed the errors of the cell); another cell magic moves to the
+    first line, above Colab's form lines (Jupyter accepts a cell magic only there)."""
+    index = _cell_magic_index(source)
+    if index is None:
+        return source
+    lines = source.split("\n")
+    magic = lines.pop(index)
+    if magic.split()[0] == "%%capture":
+        return "\n".join(lines)
+    return "\n".join([magic] + lines)
+
+
+def _describe_cell_magic(source: str, _code: str = "") -> str:
+    index = _cell_magic_index(source)
+    magic = source.split("\n")[index].split()[0] if index is not None else "%%"
+    if magic == "%%capture":
+        return "%%capture dropped: it hid the output and the failure of the cell's commands"
+    return f"{magic} moved above the Colab form lines (Jupyter runs a cell magic only from the first line)"
+
+
+_HOST_IMPORT = re.compile(r"^(from\s+(?:google\.colab|kaggle_secrets)\s+import\s+([\w ,]+))$", re.MULTILINE)
+
+
+def _guard_host_imports(source: str) -> str:
+    """Secrets through dsa_secret(); an unguarded top-level Colab/Kaggle import -> None elsewhere."""
+    source = re.sub(r"\buserdata\.get\(", "dsa_secret(", source)
+    source = re.sub(r"\bUserSecretsClient\(\)\.get_secret\(", "dsa_secret(", source)
+
+    def guard(match: re.Match) -> str:
+        names = [n.strip() for n in match.group(2).split(",") if n.strip()]
+        return (f"try:\n    {match.group(1)}\nexcept ImportError:  # not on this host\n    "
+                + " = ".join(names) + " = None")
+
+    return _HOST_IMPORT.sub(guard, source)
 
 
 COMMON_REPAIRS = (
@@ -92,9 +153,28 @@ COMMON_REPAIRS = (
     ),
     Repair(
         name="pip_install",
-        detect=r"^([ \t]*)([!%]\s*pip3?\s+install)(.*)$",
-        fix=_sub(r"^([ \t]*)([!%]\s*pip3?\s+install)(.*)$", _guard_pip),
-        reason="pip install guarded (skips what is installed; a failed install raises instead of passing silently)",
+        detect=_PIP_LINE,
+        fix=_sub(_PIP_LINE, _guard_pip),
+        reason="pip install guarded: a prepared environment is left as it is (nothing installed that imports, no "
+        "GPU/TPU-only package without the hardware, torch/jax never replaced); on Colab/Kaggle it runs as "
+        "written and a failure raises",
+    ),
+    Repair(
+        name="cell_magic",
+        detect=r"^%%",
+        fix=_fix_cell_magic,
+        needs=lambda source, _code: _cell_magic_index(source) is not None
+        and (_cell_magic_index(source) > 0 or source.startswith("%%capture")),
+        reason="cell magic made Jupyter-safe",
+        describe=_describe_cell_magic,
+    ),
+    Repair(
+        name="host_imports",
+        detect=r"^from\s+(?:google\.colab|kaggle_secrets)\s+import|\buserdata\.get\(|UserSecretsClient\(\)\.get_secret\(",
+        fix=_guard_host_imports,
+        needs=lambda source, _code: _guard_host_imports(source) != source,
+        reason="Colab/Kaggle-only imports made safe elsewhere (secrets through dsa_secret: environment, then "
+        "the host's secret store)",
     ),
 )
 
