@@ -61,6 +61,21 @@ def _guard_pip(match: re.Match) -> str:
     return f"{indent}dsa_pip_install({literal}{extra})"
 
 
+# Mirrors the headless cell's _DSA_GPU_ONLY: named in the report as what installs only on a GPU/TPU machine.
+GPU_ONLY_PACKAGES = ("vllm", "bitsandbytes", "flash-attn", "flash_attn", "xformers", "triton", "deepspeed",
+                     "liger-kernel", "libtpu", "cut-cross-entropy", "jax[tpu]")
+_PIP_REASON = ("pip install guarded: a prepared environment is left as it is (nothing installed that imports, no "
+               "GPU/TPU-only package without the hardware, torch/jax never replaced); on Colab/Kaggle it runs as "
+               "written and a failure raises")
+
+
+def _describe_pip(source: str, _code: str = "") -> str:
+    lines = [m.group(4) for m in re.finditer(_PIP_LINE, source, re.MULTILINE) if m.group(3) == "install"]
+    words = {w.strip("\"'").lower() for line in lines for w in line.split()}
+    gpu = sorted({p for p in GPU_ONLY_PACKAGES for w in words if w == p or w.startswith((p + "=", p + ">", p + "<"))})
+    return _PIP_REASON + (f"; GPU/TPU only: {', '.join(gpu)} installed only where a GPU/TPU is present" if gpu else "")
+
+
 def _is_form_line(line: str) -> bool:
     """A Colab form line (`#@title …`, `# @param …`, `#@markdown …`) or a comment/blank line."""
     stripped = line.strip()
@@ -155,9 +170,8 @@ COMMON_REPAIRS = (
         name="pip_install",
         detect=_PIP_LINE,
         fix=_sub(_PIP_LINE, _guard_pip),
-        reason="pip install guarded: a prepared environment is left as it is (nothing installed that imports, no "
-        "GPU/TPU-only package without the hardware, torch/jax never replaced); on Colab/Kaggle it runs as "
-        "written and a failure raises",
+        reason=_PIP_REASON,
+        describe=_describe_pip,
     ),
     Repair(
         name="cell_magic",
