@@ -362,13 +362,15 @@ def check_contract(cells: list[FlowCell], base_defined: set[str]) -> Contract:
     everywhere = set().union(*(n.defines for n in names)) if names else set()
     star_anywhere = any(n.star_import for n in names)
     definer: dict[str, int] = {}
+    kept_defined: set[str] = set()  # names a kept base cell defined earlier: the kit re-defining one provides nothing
     star = False
     for index, (cell, cell_name) in enumerate(zip(cells, names)):
         if cell.origin == "base" and not star:
             for name in cell_name.reads:
                 if name in definer:
                     owner = cells[definer[name]]
-                    if owner.origin == "kit" and name in base_defined and name not in contract.provided:
+                    if (owner.origin == "kit" and name in base_defined and name not in contract.provided
+                            and name not in kept_defined):
                         contract.provided[name] = (owner.label, index)
                 elif name in cell.base_reads_undefined:
                     contract.inherited.append((index, name))
@@ -382,6 +384,8 @@ def check_contract(cells: list[FlowCell], base_defined: set[str]) -> Contract:
                         contract.lost.append((index, name, "deferred"))
         for name in cell_name.defines:
             definer[name] = index
+        if cell.origin == "base":
+            kept_defined |= cell_name.defines
         star = star or cell_name.star_import
     return contract
 

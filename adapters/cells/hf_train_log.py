@@ -25,11 +25,17 @@ def dsa_train_log(run_trainer, path):
         "total_tokens": total,
         "trained_share": (trained / total) if trained is not None and total else None,
     }
+    # GRPO logs its rewards beside the loss: the mean reward and each reward function's mean per step.
+    reward_keys = sorted({key for entry in history for key in entry if key == "reward" or key.startswith("rewards/")})
+    if reward_keys:
+        log["rewards"] = {key: [entry.get(key) for entry in history] for key in reward_keys}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as stream:
         json.dump(log, stream, indent=1, sort_keys=True)
     finite = all(math.isfinite(loss) for loss in log["losses"])
     print(f"logged {len(log['losses'])} steps, losses finite: {finite}; trained-token share {log['trained_share']}")
+    if "rewards" in log:
+        print("rewards per step:", {key: values for key, values in log["rewards"].items()})
     return log
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from .base import Recipe, Repair, Rule, Signature
+from .tunix_repairs import TUNIX_REPAIRS, display_only, only_math_helpers
 from .shared import (
     EOS_REPAIR,
     GEMMA3_1B_REPAIR,
@@ -75,6 +76,7 @@ BASE_REPAIRS = (
 RECIPE = Recipe(
     name="kaggle-dsa-tunix",
     title='Kaggle "DSA SFT -> GRPO, no LoRA, Tunix"',
+    environment="tunix",
     signatures=(
         Signature(r"\bKAGGLE_MODEL_HANDLE\b", "KAGGLE_MODEL_HANDLE config", 2),
         Signature(r"\bpeft_trainer\.TrainingInput\b|\bTrainingInput\(", "Tunix TrainingInput", 2, required=True),
@@ -86,7 +88,14 @@ RECIPE = Recipe(
     min_score=5,
     rules=(
         Rule("download", "replace", (r"\bkagglehub\.model_download\(",), "kagglehub download of a fixed handle",
-             cells=("model_path",), unless=(r"\bcreate_model_from_safe_tensors\(",)),
+             cells=("model_path",), unless=(r"\bcreate_model_from_safe_tensors\(", r"\bmake_mesh\(")),
+        # A cell that downloads and also builds the mesh or the model stays (repaired); the resolver goes first.
+        Rule("download-prefix", "prefix", (r"\bkagglehub\.model_download\(",),
+             "the kit's model resolver (MODEL_ID: local folder, Kaggle handle or hub id) before the download cell",
+             cells=("model_path",)),
+        Rule("model-config", "prefix", (r"\bModelConfig\.\w+\(\s*\)", r"\bTokenizer\(\s*tokenizer_path\s*="),
+             "Tunix model config and tokenizer that follow MODEL_ID's folder (any Gemma-3 size; <bos>, no <eos>)",
+             cells=("tunix_model_config",)),
         # notebooks/base/tunix_*: one inference cell that also samples, an evaluation after GRPO, a
         # rewards cell that also batches GSM8K prompts, an SFT cell whose loss must be logged.
         Rule("inference-sample", "replace", (r"^test_questions = \[test_raw\[i\]\[\"question\"\]",),
@@ -100,14 +109,30 @@ RECIPE = Recipe(
         Rule("sft-log", "prefix", (r"\bsft_batches\(sft_texts\b",),
              "per-step SFT losses and the trained-token share -> OUTPUT_DIR/train_log.json",
              cells=("tunix_train_log",)),
-        Rule("evaluation", "replace", (r"\bmajority_vote\b", r"^def evaluate\("),
+        # The SFT and GRPO training cells stay; their logs' kit cells go right before the trainer is built.
+        Rule("sft-log-peft", "prefix", (r"\bPeftTrainer\(",),
+             "per-step SFT losses and the trained-token share -> OUTPUT_DIR/train_log.json",
+             cells=("tunix_train_log",)),
+        Rule("grpo-log", "prefix", (r"\bGRPOLearner\(",),
+             "GRPO steps, losses, mean rewards and the DSA rewards of each scored batch -> OUTPUT_DIR/grpo_log.json",
+             cells=("tunix_grpo_log", "tunix_grpo_train_log")),
+        Rule("evaluation", "replace", (r"majority_vote\b", r"^def evaluate\(", r"^def evaluate_\w+\("),
              "GSM8K accuracy evaluation -> strict format + gym rubric on DIPG test rows", cells=("evaluate",)),
         EVAL_CALL_RULE,
+        # Calls of the base's own evaluate_*(): before GRPO the kit's evaluation after SFT is that baseline;
+        # after the GRPO learner exists, the kit's re-evaluation.
+        Rule("evaluation-call-grpo", "replace", (r"^(\w+\s*=\s*)?evaluate_\w+\(",),
+             "GSM8K evaluation call -> DIPG evaluation (strict format + gym rubric); before GRPO the evaluation "
+             "after SFT is the baseline", after=r"\bGRPOLearner\(", cells_after=("evaluate_rerun",)),
         Rule("grpo-data", "replace", (r"\btfds\.data_source\(",),
              "TFDS GSM8K prompts -> DIPG prompts pre-filled with <think> like inference",
-             cells=("tunix_grpo_data",)),
-        Rule("formatting", "remove", (r"\bformat_gsm8k_example\b", r"\bclean_gsm8k_content\b"),
-             "GSM8K text formatting: DIPG rows are rendered by the core's chat template"),
+             cells=("tunix_grpo_data", "tunix_grpo_splits")),
+        Rule("formatted-preview", "remove", (r"^\s*print\(\s*\w+\[\d+\]",),
+             "display of one formatted GSM8K row by a fixed index: the DIPG rows are counted and printed by the "
+             "kit's data cells", predicate=display_only),
+        Rule("formatting", "replace", (r"\bformat_gsm8k_example\b", r"\bclean_gsm8k_content\b"),
+             "GSM8K text formatting -> DIPG conversations rendered by the core's chat template",
+             cells=("dipg_sft_texts",)),
         Rule("data", "replace", (r"openai/gsm8k", r"\bextract_hash_answer\b"),
              "GSM8K dataset -> DIPG train/test split (DATASET_ID)", cells=("dipg_data",),
              unless=(r"\bdef (match_format_exactly|check_answer|check_numbers)\b",)),
@@ -115,16 +140,20 @@ RECIPE = Recipe(
              "math-tutor tags and SYSTEM_PROMPT -> DIPG think/proof/answer tags", cells=("dipg_tags",)),
         Rule("tokenize", "replace", (r"\bdef tokenize_function\b",),
              "tokenize_function (separate prompt encode adds an EOS: mask one token late, first tag token "
-             "never trained) -> token-exact mask", cells=("tunix_sft_inputs",)),
+             "never trained) -> token-exact mask", cells=("tunix_sft_imports", "tunix_sft_inputs", "tunix_sft_batches")),
         Rule("inference", "replace", (r"\bsampler_lib\.Sampler\(",),
              "inference pre-filling <reasoning>, stop on eos only -> core prompt, <think> pre-fill, stop 106+1",
              cells=("tunix_inference",)),
         Rule("sample-questions", "replace", (r"^test_questions\s*=",),
              "math test questions -> DIPG test-split questions", cells=("sample_questions",)),
         Rule("math-helpers", "remove", (r"^import sympy", r"\bdef normalize_number\b"),
-             "math answer helpers (sympy): no DIPG use"),
-        Rule("rewards", "replace", (r"\bdef (match_format_exactly|match_format_approximately|check_answer|check_numbers)\b",),
-             "math/format rewards -> DSA rewards (strict, partial, gym rubric)", cells=("tunix_rewards",)),
+             "math answer helpers (sympy): no DIPG use", predicate=only_math_helpers),
+        Rule("rewards", "replace",
+             (r"\bdef (match_format_exactly|match_format_approximately|check_answer|check_numbers)\b",
+              r"^def (extract_final_number|calc_consistency_score|cast_style_scores|reward_format_\w+)\(",
+              r"^def reward_\w+\(\s*prompts\s*,\s*completions\b"),
+             "math/format rewards (DSA-CAST: final number, sympy CALC checks, Plan/Reasoning/Evidence/Sanity "
+             "headings) -> DSA rewards (strict, partial, gym rubric)", cells=("tunix_rewards",)),
     ),
     repairs=BASE_REPAIRS + (
         TUNIX_PIN_REPAIR,
@@ -136,6 +165,7 @@ RECIPE = Recipe(
         TUNIX_REWARD_LIST_REPAIR,
         GSM8K_PATH_REPAIR,
         GSM8K_RELATIVE_PATH_REPAIR,
+    ) + TUNIX_REPAIRS + (
         Repair(
             name="model_handle",
             detect=r"^KAGGLE_MODEL_HANDLE\s*=\s*[\"']",

@@ -87,13 +87,30 @@ _IMPORT_MARK = "# DSA kit: GRPO imports the base notebook lacked"
 
 
 def _imported(name: str, code: str) -> bool:
-    return re.search(rf"^\s*(from\s+\S+\s+)?import\s+[^\n]*\b{re.escape(name)}\b", code, re.MULTILINE) is not None
+    """Whether an import line binds ``name`` (``from m import x as tmetrics`` binds tmetrics, not x)."""
+    for match in re.finditer(r"^\s*(from\s+\S+\s+)?import\s+([^\n#]*)", code, re.MULTILINE):
+        for item in match.group(2).replace("(", " ").replace(")", " ").split(","):
+            words = item.split()
+            if not words:
+                continue
+            if len(words) >= 3 and words[1] == "as":
+                bound = words[2]
+            else:
+                bound = words[0] if match.group(1) else words[0].split(".")[0]
+            if bound == name:
+                return True
+    return False
+
+
+def _without_imports(source: str) -> str:
+    """The source without its import lines (a name there is imported, not used)."""
+    return re.sub(r"^\s*(from\s+\S+\s+)?import\s+[^\n]*$", "", source, flags=re.MULTILINE)
 
 
 def _missing_grpo_imports(source: str, code: str) -> list[str]:
     return [
         name for name in TUNIX_GRPO_IMPORTS
-        if re.search(rf"(?<![\w.]){re.escape(name)}\b", source) and not _imported(name, code)
+        if re.search(rf"(?<![\w.]){re.escape(name)}\b", _without_imports(source)) and not _imported(name, code)
     ]
 
 

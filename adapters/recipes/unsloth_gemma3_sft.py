@@ -1,20 +1,38 @@
-"""Unsloth Gemma 3 SFT (4B / 270M; FIELD_NOTES §4d; nbformat 4.4): FineTome / ChessInstruct.
+"""Unsloth Gemma 3 SFT (4B / 270M; FIELD_NOTES §4d; nbformat 4.4): FineTome, ChessInstruct, ...
 
-The non-GSM8K dataset cells (``load_dataset``, ``standardize_data_formats``, the
-``formatting_prompts_func`` with ``.removeprefix('<bos>')``) -> DIPG rows pre-tokenized with the
-token-exact mask; ``train_on_responses_only(...)`` is removed (the mask already trains only the reply,
-and current unsloth-zoo raises when both parts are passed); the chat demo -> kit inference, sample
-questions and evaluation. Literal knobs and the model name follow the parameters cell.
+Cells are matched by what they do: ``load_dataset(...)`` -> DIPG split and ``dataset`` = the DIPG train
+conversations (``conversations`` / ``messages``, so display cells such as ``dataset[100]`` show DIPG rows);
+the conversion of the base's own columns to conversations (``standardize_data_formats``, ``convert_to_chatml``)
+is dropped; the formatting cell (template rendered, ``.removeprefix('<bos>')``) -> DIPG rows pre-tokenized with
+the token-exact mask; ``train_on_responses_only(...)`` is removed (the mask already trains only the reply, and
+current unsloth-zoo raises when both parts are passed); the first ``.train()`` -> training log; the chat demo
+-> kit inference, sample questions and evaluation. Literal knobs and the model name follow the parameters
+cell; GPU memory reports, 4-bit and 8-bit optimisers get hardware fallbacks (unchanged on a GPU).
 """
 
 from __future__ import annotations
 
 from .base import Recipe, Rule, Signature
-from .shared import HF_KNOB_REPAIRS, MODEL_NAME_REPAIR
+from .shared import HF_KNOB_REPAIRS
+from .unsloth_common import (
+    CONVERSION_RULE,
+    DATA_MARKDOWN_RULE,
+    EPOCHS_TO_STEPS_REPAIR,
+    HARDWARE_REPAIRS,
+    LENGTH_FILTER_RULE,
+    MODEL_NAME_REPAIR,
+    RESPONSES_ONLY_RULE,
+    ROW_INDEX_REPAIR,
+    SFT_DATASET_REPAIR,
+    SFT_ROWS_RULE,
+    TEMPLATE_DEMO_RULE,
+    TRAIN_LOG_RULE,
+)
 
 RECIPE = Recipe(
     name="unsloth-gemma3-sft",
     title="Unsloth Gemma 3 SFT",
+    environment="unsloth",
     signatures=(
         Signature(r"\bFastModel\b|\bFastLanguageModel\b", "Unsloth FastModel", 2, required=True),
         Signature(r"\bSFTTrainer\b", "TRL SFTTrainer", 2, required=True),
@@ -24,23 +42,26 @@ RECIPE = Recipe(
     ),
     min_score=5,
     rules=(
-        Rule("data", "replace", (r"\bload_dataset\(",), "instruction dataset -> DIPG train/test split (DATASET_ID)",
-             cells=("dipg_data",)),
-        Rule("standardize", "remove", (r"\bstandardize_data_formats\b|\bstandardize_sharegpt\b",),
-             "ShareGPT standardisation: DIPG rows are already role/content messages"),
-        Rule("formatting", "replace", (r"\bdef formatting_prompts_func\(", r"\.removeprefix\("),
-             "text formatting (template rendered, <bos> stripped) -> DIPG rows with the token-exact mask",
-             cells=("trl_sft_data",), unless=(r"\.generate\(",)),
-        Rule("peek", "remove", (r"^dataset\[\d+\]\[[\"']text[\"']\]\s*$", r"\btrain_dataset\[\d+\]\[[\"']labels[\"']\]"),
-             "peek at one formatted row: the data cell prints row and trained-token counts"),
-        Rule("responses-only", "remove", (r"\btrain_on_responses_only\(",),
-             "train_on_responses_only: the token-exact mask already trains only the reply (and unsloth-zoo "
-             "raises when instruction_part/response_part are passed to a tokenizer that knows them)"),
-        Rule("inference", "replace", (r"\.generate\(",),
+        Rule("data", "replace", (r"\bload_dataset\(",),
+             "instruction dataset -> DIPG train/test split (DATASET_ID) and `dataset` = the DIPG train "
+             "conversations", cells=("dipg_data", "unsloth_rows")),
+        DATA_MARKDOWN_RULE,
+        CONVERSION_RULE,
+        TEMPLATE_DEMO_RULE,
+        LENGTH_FILTER_RULE,
+        SFT_ROWS_RULE,
+        Rule("peek", "remove", (r"^dataset\[[^\]]+\]\[[\"']text[\"']\]\s*$", r"\btrain_dataset\[[^\]]+\]\[[\"']labels[\"']\]"),
+             "peek at one formatted row's text / labels: the SFT rows cell prints row and trained-token counts "
+             "(the kit's rows carry input_ids and completion_mask, no text or labels)"),
+        RESPONSES_ONLY_RULE,
+        TRAIN_LOG_RULE,
+        Rule("inference", "replace", (r"\.generate\(", r"\bTextStreamer\b"),
              "chat demo -> kit inference (stop 106+1), DIPG sample questions and evaluation",
              cells=("hf_inference", "sample_questions", "evaluate"), unless=(r"\.train\(",)),
     ),
-    repairs=(MODEL_NAME_REPAIR,) + HF_KNOB_REPAIRS,
+    repairs=(MODEL_NAME_REPAIR, EPOCHS_TO_STEPS_REPAIR, SFT_DATASET_REPAIR, ROW_INDEX_REPAIR)
+    + HARDWARE_REPAIRS
+    + HF_KNOB_REPAIRS,
     insert=("parameters", "install", "headless", "dsa_core", "dipg_tags"),
     names={},
     parameters={"MODEL_ID": "unsloth/gemma-3-270m-it", "_DSA_EVAL_LABEL": "after SFT"},
