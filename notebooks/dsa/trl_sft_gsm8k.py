@@ -154,30 +154,206 @@ def dsa_tensorboard(line):
     get_ipython().run_line_magic(magic, rest)
 
 
-def _dsa_installed(spec):
-    """Whether a pip requirement is already satisfied: the distribution is installed and, for an
-    exact ``==`` pin, at that version (other specifiers accept any installed version)."""
-    import importlib.metadata
+# Hardware present, found without importing torch or jax (Unsloth must be imported before torch).
+# Hardware fallbacks in repaired cells read these: on a GPU/TPU the notebook runs as its authors wrote it.
+DSA_HAS_CUDA = os.environ.get("CUDA_VISIBLE_DEVICES", "x") != "" and (
+    os.path.exists("/dev/nvidia0") or os.path.exists("/proc/driver/nvidia/version")
+)
+DSA_HAS_TPU = any(k in os.environ for k in ("TPU_NAME", "COLAB_TPU_ADDR", "TPU_ACCELERATOR_TYPE")) or bool(
+    __import__("glob").glob("/dev/accel[0-9]*") or __import__("glob").glob("/dev/vfio/[0-9]*")
+)
+
+
+def _dsa_cuda_bf16():
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20).stdout.split()
+        return bool(out) and all(float(cap) >= 8.0 for cap in out)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return False
+
+
+# bf16 where the device has it: TPUs, and NVIDIA GPUs from Ampere (compute capability 8.0) on.
+DSA_HAS_BF16 = DSA_HAS_TPU or (DSA_HAS_CUDA and _dsa_cuda_bf16())
+# A prepared environment (CI, a local kernel) is never changed by this notebook's install cells.
+DSA_SKIP_INSTALL = os.environ.get("DSA_SKIP_INSTALL", "0") == "1"
+# Packages that only work on (or only make sense with) a GPU/TPU, and those that would replace the
+# prepared torch/jax: never installed on a machine without that hardware / outside Colab and Kaggle.
+_DSA_GPU_ONLY = {"vllm", "bitsandbytes", "flash-attn", "flash_attn", "xformers", "triton", "deepspeed",
+                 "liger-kernel", "liger_kernel", "libtpu", "libtpu-nightly", "cut-cross-entropy", "causal-conv1d",
+                 "mamba-ssm", "cupy", "tensorrt"}
+_DSA_VALUE_OPTIONS = {"-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-f", "--find-links",
+                      "-i", "--index-url", "--extra-index-url", "-t", "--target", "--prefix", "--python"}
+_DSA_FRAMEWORK = {"torch", "torchvision", "torchaudio", "torchao", "jax", "jaxlib", "pip", "uv"}
+
+
+def _dsa_requirement_name(spec):
+    """The distribution a pip argument names: ``vllm==0.8``, ``"jax[tpu]"``, ``git+https://…/tunix`` -> name."""
     import re
 
-    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(==\s*([^,;\s]+))?", spec)
-    if not match:
-        return False
+    spec = spec.strip().strip("'\"")
+    if spec.startswith("git+") or "://" in spec:
+        egg = re.search(r"#egg=([A-Za-z0-9._-]+)", spec)
+        name = egg.group(1) if egg else spec.rstrip("/").split("/")[-1].split("@")[0]
+        return re.sub(r"\.git$", "", name)
+    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+    return match.group(1) if match else None
+
+
+def _dsa_installed(name):
+    """Whether distribution ``name`` is installed (any version) or importable under that name."""
+    import importlib.metadata
+    import importlib.util
+
     try:
-        installed = importlib.metadata.version(match.group(1))
+        importlib.metadata.version(name)
+        return True
     except importlib.metadata.PackageNotFoundError:
+        pass
+    module = name.replace("-", "_").lower()
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
         return False
-    return match.group(4) is None or installed == match.group(4)
 
 
-def dsa_pip_install(args):
-    """``!pip install ARGS`` made safe: skip when every requirement is installed; raise when pip fails."""
+def _dsa_install_plan(words):
+    """(to_install, skipped as [(spec, why)]) for the requirement words of one pip command line."""
+    install, skipped = [], []
+    for spec in words:
+        name = _dsa_requirement_name(spec)
+        key = (name or "").lower().replace("_", "-")
+        hardware_only = key in _DSA_GPU_ONLY or "[tpu]" in spec or "[cuda" in spec or key.startswith("nvidia-")
+        if name is None:
+            skipped.append((spec, "not a requirement this helper understands"))
+        elif hardware_only and not (DSA_HAS_CUDA or DSA_HAS_TPU):
+            skipped.append((spec, "GPU/TPU-only package, no GPU/TPU here"))
+        elif key in _DSA_FRAMEWORK:
+            skipped.append((spec, "the prepared torch/jax/pip are never replaced"))
+        elif _dsa_installed(name):
+            skipped.append((spec, "already installed"))
+        else:
+            install.append(spec)
+    return install, skipped
+
+
+def dsa_pip_install(args, tool="pip", action="install"):
+    """``!pip install ARGS`` (or ``uv pip``, or ``uninstall``) made safe for a prepared environment.
+
+    On Colab and Kaggle the base notebook's own command runs as written, and a failure raises (a failing
+    ``!pip`` would not stop the notebook). Elsewhere, or with DSA_SKIP_INSTALL=1: nothing is uninstalled,
+    nothing already installed is reinstalled or upgraded, GPU/TPU-only packages are skipped without that
+    hardware, torch/jax are never replaced; what is left (a missing light package) is installed with the
+    installed torch/jax versions as constraints — or only listed, with DSA_SKIP_INSTALL=1.
+    """
     words = shlex.split(args)
-    specs = [w for w in words if not w.startswith("-")]
-    if specs and all(_dsa_installed(s) for s in specs) and "--upgrade" not in words and "-U" not in words:
-        print("already installed, skipped: pip install", args)
+    if (IN_COLAB or IN_KAGGLE) and not DSA_SKIP_INSTALL:
+        command = ["uv", "pip", action, *words] if tool == "uv" else [sys.executable, "-m", "pip", action, *words]
+        subprocess.run(command, check=True)
         return
-    subprocess.run([sys.executable, "-m", "pip", "install", *words], check=True)
+    if action != "install":
+        print(f"prepared environment: skipped pip {action} {args}")
+        return
+    specs, options, index = [], [], 0
+    while index < len(words):
+        word = words[index]
+        if word.split("=")[0] in _DSA_VALUE_OPTIONS and "=" not in word:
+            options.append(word)
+            index += 2  # the option's value is not a requirement
+            continue
+        (options if word.startswith("-") else specs).append(word)
+        index += 1
+    if any(o.split("=")[0] in ("-r", "--requirement", "-e", "--editable") for o in options):
+        print(f"prepared environment: skipped pip install {args} (requirement files and editable installs "
+              "are left to Colab/Kaggle)")
+        return
+    install, skipped = _dsa_install_plan(specs)
+    for spec, why in skipped:
+        print(f"skipped {spec}: {why}")
+    if not install:
+        return
+    if DSA_SKIP_INSTALL:
+        print("DSA_SKIP_INSTALL=1: not installing " + " ".join(install) + " (missing here)")
+        return
+    import importlib.metadata
+    import tempfile
+
+    pins = []
+    for dist in ("torch", "jax", "jaxlib"):
+        try:
+            pins.append(f"{dist}=={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
+        constraints.write("\n".join(pins) + "\n")
+    keep = [o for o in options if o in ("-q", "-qq", "-qqq", "--quiet", "--no-deps")]
+    subprocess.run([sys.executable, "-m", "pip", "install", *keep, "-c", constraints.name, *install], check=True)
+
+
+# %%
+# Hub and tracker helpers for a notebook that may run offline: uploads only with a token and the hub
+# reachable, experiment trackers only where they import, and a hub id made of the author's account and
+# a folder this notebook saved ("user/my-model") read from that folder when it exists.
+import importlib.util
+import os
+
+
+def dsa_hub_offline():
+    """Whether the Hugging Face hub is switched off for this run (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
+    flags = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    return any(os.environ.get(name, "0").lower() in ("1", "true", "yes") for name in flags)
+
+
+def dsa_can_push():
+    """True where an upload can work: the hub is on and a token is set (environment, secrets or login)."""
+    if dsa_hub_offline():
+        print("hub offline (HF_HUB_OFFLINE): upload skipped")
+        return False
+    token = dsa_secret("HF_TOKEN")
+    if not token:
+        try:
+            from huggingface_hub import get_token
+
+            token = get_token()
+        except Exception:
+            token = None
+    if not token:
+        print("no HF token: hub upload skipped")
+    return bool(token)
+
+
+_DSA_TRACKER_MODULES = {"trackio": "trackio", "wandb": "wandb", "tensorboard": "tensorboard", "mlflow": "mlflow",
+                        "comet_ml": "comet_ml", "clearml": "clearml", "neptune": "neptune", "dvclive": "dvclive"}
+_DSA_HUB_TRACKERS = ("trackio",)  # logs to a hub Space when given one
+
+
+def dsa_report_to(report_to):
+    """``report_to`` with the trackers that cannot run here dropped ("none" when none is left)."""
+    wanted = [report_to] if isinstance(report_to, str) else list(report_to)
+    kept = []
+    for tracker in wanted:
+        module = _DSA_TRACKER_MODULES.get(tracker, tracker)
+        if tracker in ("none", "all") or importlib.util.find_spec(module) is None:
+            continue
+        if tracker in _DSA_HUB_TRACKERS and dsa_hub_offline():
+            continue
+        kept.append(tracker)
+    dropped = [t for t in wanted if t not in kept and t != "none"]
+    if dropped:
+        print(f"report_to: {', '.join(dropped)} not available here; logging to {', '.join(kept) or 'none'}")
+    if not kept:
+        return "none"
+    return kept[0] if isinstance(report_to, str) else kept
+
+
+def dsa_local_first(repo_id):
+    """``"user/folder"`` -> ``"folder"`` when this notebook saved that folder, else the hub id unchanged."""
+    local = str(repo_id).split("/", 1)[-1]
+    if os.path.isdir(local):
+        return local
+    if os.path.isdir(str(repo_id)):
+        return str(repo_id)
+    return repo_id
 
 
 # %%
@@ -1889,6 +2065,25 @@ if MAX_TRAIN_ROWS:
 dsa_eval_rows = dsa_test_rows[:NUM_EVAL_ROWS]
 print(f"DIPG rows: train {len(dsa_train_rows)}, test {len(dsa_test_rows)}, evaluated {len(dsa_eval_rows)}")
 
+# %%
+# DIPG rows under the names TRL's example notebooks give their data (`train_dataset`, `test_dataset`,
+# `dataset_name`), so the base's own display cells show DIPG content. Each row carries the conversation
+# (`messages`, as SFTTrainer reads it) and the prompt turns (`prompt`, as GRPOTrainer reads it); the
+# trainers get the kit's rows (token-exact masks for SFT, length-checked prompts for GRPO) further down.
+from datasets import Dataset
+
+dataset_name = DATASET_ID
+
+
+def dsa_trl_rows(rows):
+    """DIPG rows -> a datasets.Dataset with `messages` (whole conversation) and `prompt` (its prompt turns)."""
+    return Dataset.from_list([{"messages": dsa_training_messages(r), "prompt": dsa_prompt_messages(r)} for r in rows])
+
+
+train_dataset = dsa_trl_rows(dsa_train_rows)
+test_dataset = dsa_trl_rows(dsa_test_rows)
+print(f"train_dataset: {len(train_dataset)} DIPG rows, test_dataset: {len(test_dataset)}")
+
 # %% [markdown]
 # ## Load the model
 
@@ -1923,6 +2118,14 @@ peft_config = (
 
 # %% [markdown]
 # ## Train
+
+# %%
+# The tokenizer the kit masks with: the notebook's own when it loaded one, else MODEL_ID's (the trainer
+# loads its own from the same id, so rows and trainer agree).
+if not callable(globals().get("tokenizer")):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(MODEL_ID)
 
 # %%
 # SFT rows for TRL's SFTTrainer with the token-exact mask: pre-tokenized input_ids with completion_mask
@@ -1961,7 +2164,7 @@ training_args = SFTConfig(
 trainer = SFTTrainer(
     model=model,
     args=training_args,
-    train_dataset=dataset,
+    train_dataset=dsa_sft_dataset,
     processing_class=tokenizer,
     peft_config=peft_config,
 )
@@ -1997,11 +2200,17 @@ def dsa_train_log(run_trainer, path):
         "total_tokens": total,
         "trained_share": (trained / total) if trained is not None and total else None,
     }
+    # GRPO logs its rewards beside the loss: the mean reward and each reward function's mean per step.
+    reward_keys = sorted({key for entry in history for key in entry if key == "reward" or key.startswith("rewards/")})
+    if reward_keys:
+        log["rewards"] = {key: [entry.get(key) for entry in history] for key in reward_keys}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as stream:
         json.dump(log, stream, indent=1, sort_keys=True)
     finite = all(math.isfinite(loss) for loss in log["losses"])
     print(f"logged {len(log['losses'])} steps, losses finite: {finite}; trained-token share {log['trained_share']}")
+    if "rewards" in log:
+        print("rewards per step:", {key: values for key, values in log["rewards"].items()})
     return log
 
 
@@ -2009,6 +2218,13 @@ DSA_TRAIN_LOG = dsa_train_log(trainer, Path(OUTPUT_DIR) / "train_log.json")
 
 # %% [markdown]
 # ## Try the trained model
+
+# %%
+# The model the kit's inference and evaluation use: the trained one. A notebook that handed the trainer a
+# model id (not a loaded model) has it only as trainer.model (with its LoRA adapter, when there is one).
+if not hasattr(globals().get("model"), "generate") and "trainer" in globals():
+    model = trainer.model
+_ = model.eval()  # inference mode (the trainer switches back when it trains again)
 
 # %%
 # Inference: the training chat rendering, the reply pre-filled with <think>, greedy, and generation

@@ -158,30 +158,140 @@ def dsa_tensorboard(line):
     get_ipython().run_line_magic(magic, rest)
 
 
-def _dsa_installed(spec):
-    """Whether a pip requirement is already satisfied: the distribution is installed and, for an
-    exact ``==`` pin, at that version (other specifiers accept any installed version)."""
-    import importlib.metadata
+# Hardware present, found without importing torch or jax (Unsloth must be imported before torch).
+# Hardware fallbacks in repaired cells read these: on a GPU/TPU the notebook runs as its authors wrote it.
+DSA_HAS_CUDA = os.environ.get("CUDA_VISIBLE_DEVICES", "x") != "" and (
+    os.path.exists("/dev/nvidia0") or os.path.exists("/proc/driver/nvidia/version")
+)
+DSA_HAS_TPU = any(k in os.environ for k in ("TPU_NAME", "COLAB_TPU_ADDR", "TPU_ACCELERATOR_TYPE")) or bool(
+    __import__("glob").glob("/dev/accel[0-9]*") or __import__("glob").glob("/dev/vfio/[0-9]*")
+)
+
+
+def _dsa_cuda_bf16():
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20).stdout.split()
+        return bool(out) and all(float(cap) >= 8.0 for cap in out)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return False
+
+
+# bf16 where the device has it: TPUs, and NVIDIA GPUs from Ampere (compute capability 8.0) on.
+DSA_HAS_BF16 = DSA_HAS_TPU or (DSA_HAS_CUDA and _dsa_cuda_bf16())
+# A prepared environment (CI, a local kernel) is never changed by this notebook's install cells.
+DSA_SKIP_INSTALL = os.environ.get("DSA_SKIP_INSTALL", "0") == "1"
+# Packages that only work on (or only make sense with) a GPU/TPU, and those that would replace the
+# prepared torch/jax: never installed on a machine without that hardware / outside Colab and Kaggle.
+_DSA_GPU_ONLY = {"vllm", "bitsandbytes", "flash-attn", "flash_attn", "xformers", "triton", "deepspeed",
+                 "liger-kernel", "liger_kernel", "libtpu", "libtpu-nightly", "cut-cross-entropy", "causal-conv1d",
+                 "mamba-ssm", "cupy", "tensorrt"}
+_DSA_VALUE_OPTIONS = {"-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-f", "--find-links",
+                      "-i", "--index-url", "--extra-index-url", "-t", "--target", "--prefix", "--python"}
+_DSA_FRAMEWORK = {"torch", "torchvision", "torchaudio", "torchao", "jax", "jaxlib", "pip", "uv"}
+
+
+def _dsa_requirement_name(spec):
+    """The distribution a pip argument names: ``vllm==0.8``, ``"jax[tpu]"``, ``git+https://…/tunix`` -> name."""
     import re
 
-    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(==\s*([^,;\s]+))?", spec)
-    if not match:
-        return False
+    spec = spec.strip().strip("'\"")
+    if spec.startswith("git+") or "://" in spec:
+        egg = re.search(r"#egg=([A-Za-z0-9._-]+)", spec)
+        name = egg.group(1) if egg else spec.rstrip("/").split("/")[-1].split("@")[0]
+        return re.sub(r"\.git$", "", name)
+    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+    return match.group(1) if match else None
+
+
+def _dsa_installed(name):
+    """Whether distribution ``name`` is installed (any version) or importable under that name."""
+    import importlib.metadata
+    import importlib.util
+
     try:
-        installed = importlib.metadata.version(match.group(1))
+        importlib.metadata.version(name)
+        return True
     except importlib.metadata.PackageNotFoundError:
+        pass
+    module = name.replace("-", "_").lower()
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
         return False
-    return match.group(4) is None or installed == match.group(4)
 
 
-def dsa_pip_install(args):
-    """``!pip install ARGS`` made safe: skip when every requirement is installed; raise when pip fails."""
+def _dsa_install_plan(words):
+    """(to_install, skipped as [(spec, why)]) for the requirement words of one pip command line."""
+    install, skipped = [], []
+    for spec in words:
+        name = _dsa_requirement_name(spec)
+        key = (name or "").lower().replace("_", "-")
+        hardware_only = key in _DSA_GPU_ONLY or "[tpu]" in spec or "[cuda" in spec or key.startswith("nvidia-")
+        if name is None:
+            skipped.append((spec, "not a requirement this helper understands"))
+        elif hardware_only and not (DSA_HAS_CUDA or DSA_HAS_TPU):
+            skipped.append((spec, "GPU/TPU-only package, no GPU/TPU here"))
+        elif key in _DSA_FRAMEWORK:
+            skipped.append((spec, "the prepared torch/jax/pip are never replaced"))
+        elif _dsa_installed(name):
+            skipped.append((spec, "already installed"))
+        else:
+            install.append(spec)
+    return install, skipped
+
+
+def dsa_pip_install(args, tool="pip", action="install"):
+    """``!pip install ARGS`` (or ``uv pip``, or ``uninstall``) made safe for a prepared environment.
+
+    On Colab and Kaggle the base notebook's own command runs as written, and a failure raises (a failing
+    ``!pip`` would not stop the notebook). Elsewhere, or with DSA_SKIP_INSTALL=1: nothing is uninstalled,
+    nothing already installed is reinstalled or upgraded, GPU/TPU-only packages are skipped without that
+    hardware, torch/jax are never replaced; what is left (a missing light package) is installed with the
+    installed torch/jax versions as constraints — or only listed, with DSA_SKIP_INSTALL=1.
+    """
     words = shlex.split(args)
-    specs = [w for w in words if not w.startswith("-")]
-    if specs and all(_dsa_installed(s) for s in specs) and "--upgrade" not in words and "-U" not in words:
-        print("already installed, skipped: pip install", args)
+    if (IN_COLAB or IN_KAGGLE) and not DSA_SKIP_INSTALL:
+        command = ["uv", "pip", action, *words] if tool == "uv" else [sys.executable, "-m", "pip", action, *words]
+        subprocess.run(command, check=True)
         return
-    subprocess.run([sys.executable, "-m", "pip", "install", *words], check=True)
+    if action != "install":
+        print(f"prepared environment: skipped pip {action} {args}")
+        return
+    specs, options, index = [], [], 0
+    while index < len(words):
+        word = words[index]
+        if word.split("=")[0] in _DSA_VALUE_OPTIONS and "=" not in word:
+            options.append(word)
+            index += 2  # the option's value is not a requirement
+            continue
+        (options if word.startswith("-") else specs).append(word)
+        index += 1
+    if any(o.split("=")[0] in ("-r", "--requirement", "-e", "--editable") for o in options):
+        print(f"prepared environment: skipped pip install {args} (requirement files and editable installs "
+              "are left to Colab/Kaggle)")
+        return
+    install, skipped = _dsa_install_plan(specs)
+    for spec, why in skipped:
+        print(f"skipped {spec}: {why}")
+    if not install:
+        return
+    if DSA_SKIP_INSTALL:
+        print("DSA_SKIP_INSTALL=1: not installing " + " ".join(install) + " (missing here)")
+        return
+    import importlib.metadata
+    import tempfile
+
+    pins = []
+    for dist in ("torch", "jax", "jaxlib"):
+        try:
+            pins.append(f"{dist}=={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
+        constraints.write("\n".join(pins) + "\n")
+    keep = [o for o in options if o in ("-q", "-qq", "-qqq", "--quiet", "--no-deps")]
+    subprocess.run([sys.executable, "-m", "pip", "install", *keep, "-c", constraints.name, *install], check=True)
 
 
 # %%
@@ -1840,8 +1950,27 @@ BETA = 0.08
 EPSILON = 0.2
 SEED = 42
 
+
 # %% [markdown]
 # ## Model
+
+# %%
+# The model: MODEL_ID is a local folder, a Kaggle model handle (owner/model/framework/variation) or a hub id.
+def dsa_resolve_model(model_id):
+    """MODEL_ID -> a local folder holding the weights and tokenizer."""
+    if os.path.isdir(model_id):
+        return model_id
+    if model_id.count("/") >= 3:
+        import kagglehub
+
+        return kagglehub.model_download(model_id)
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(model_id, token=dsa_secret("HF_TOKEN"))
+
+
+local_model_path = dsa_resolve_model(MODEL_ID)
+print("model files:", local_model_path)
 
 # %%
 import json
@@ -1858,7 +1987,7 @@ from tunix.models.gemma3 import params_safetensors as params_safetensors_lib
 if not MODEL_PATH:
     import kagglehub
 
-    MODEL_PATH = kagglehub.model_download(KAGGLE_MODEL_HANDLE)
+    MODEL_PATH = dsa_resolve_model(KAGGLE_MODEL_HANDLE)
 
 on_cpu = jax.devices()[0].platform == "cpu"
 param_dtype = jnp.float32 if on_cpu else jnp.bfloat16
@@ -1892,6 +2021,7 @@ if MESH_SHAPE is None:
 mesh = jax.make_mesh(MESH_SHAPE, ("fsdp", "tp"), axis_types=(jax.sharding.AxisType.Auto,) * 2)
 with mesh:
     gemma = params_safetensors_lib.create_model_from_safe_tensors(MODEL_PATH, model_config, mesh, dtype=param_dtype)
+gemma3 = gemma  # the kit's Tunix cells call the policy gemma3
 
 # The Hugging Face tokenizer (tunix's SentencePiece path breaks on sentencepiece >= 0.2.2 and its
 # tokenize() strips the turn markers).
@@ -1960,11 +2090,22 @@ if MAX_TRAIN_ROWS:
 dsa_eval_rows = dsa_test_rows[:NUM_EVAL_ROWS]
 print(f"DIPG rows: train {len(dsa_train_rows)}, test {len(dsa_test_rows)}, evaluated {len(dsa_eval_rows)}")
 
+# %%
+# The DIPG conversations as text rows ({"text": ...}, the shape the base's formatting cell built), rendered
+# with the core's Gemma-3 chat template. Training itself uses the masked batches built from the same rows.
+formatted_train = [{"text": render_conversation(dsa_training_messages(row)).text} for row in dsa_train_rows]
+formatted_test = [{"text": render_conversation(dsa_training_messages(row)).text} for row in dsa_eval_rows]
+print(f"DIPG text rows: train {len(formatted_train)}, test {len(formatted_test)}")
+
 # %% [markdown]
 # ## Tokenize: one tokenization of the whole sequence, loss only on the model turn
 #
 # `PeftTrainer` weights the prediction of token *i* by `input_mask[i]`, so the mask is 1 exactly on
 # the reply's tokens (and its `<end_of_turn>`), found by character offsets of the same tokenization.
+
+# %%
+# Tunix's SFT module, which the kit's SFT cells use (the base imported its names in the cell replaced here).
+from tunix.sft import peft_trainer
 
 # %%
 # SFT inputs for Tunix's PeftTrainer with the token-exact mask: one tokenization of the whole rendered
@@ -1984,6 +2125,20 @@ for _start in range(0, len(_dsa_examples) - _dsa_batch_size + 1, _dsa_batch_size
     _batch = tunix_batch(_dsa_examples[_start : _start + _dsa_batch_size], MAX_SEQ_LENGTH)
     train_data.append(peft_trainer.TrainingInput(input_tokens=_batch["input_tokens"], input_mask=_batch["input_mask"]))
 print(f"{len(train_data)} batches of {_dsa_batch_size}; trained tokens {sum(e.n_trained for e in _dsa_examples)}")
+
+# %%
+# The masked DIPG batches in the shape the base's training cell reads: train_grain cycles train_data
+# to MAX_STEPS optimiser steps (times gradient accumulation, where the base sets it); eval_grain holds
+# the evaluation rows, masked the same way.
+_dsa_accumulate = int(globals().get("GRADIENT_ACCUMULATION_STEPS") or 1)
+train_grain = [train_data[_i % len(train_data)] for _i in range(MAX_STEPS * _dsa_accumulate)]
+_dsa_eval_masked, _ = mask_batch([dsa_training_messages(r) for r in dsa_eval_rows], dsa_hf_tokenizer, MAX_SEQ_LENGTH)
+_dsa_eval_examples = [example for _, example in _dsa_eval_masked]
+eval_grain = []
+for _start in range(0, len(_dsa_eval_examples) - _dsa_batch_size + 1, _dsa_batch_size):
+    _batch = tunix_batch(_dsa_eval_examples[_start : _start + _dsa_batch_size], MAX_SEQ_LENGTH)
+    eval_grain.append(peft_trainer.TrainingInput(input_tokens=_batch["input_tokens"], input_mask=_batch["input_mask"]))
+print(f"SFT: {len(train_grain)} training batches ({MAX_STEPS} steps x {_dsa_accumulate} accumulated), {len(eval_grain)} eval batches")
 
 # %% [markdown]
 # ## SFT with `PeftTrainer` (full fine-tuning: no LoRA on the model, so every weight trains)
@@ -2207,6 +2362,71 @@ else:
 dataset = grain.MapDataset.source(_dsa_grpo_records).shuffle(seed=SEED).batch(BATCH_SIZE)
 
 # %%
+# GRPO rewards recorded for the log: every reward call during training keeps the mean reward of each DSA
+# reward function; the next cell (tunix_grpo_train_log) writes them with the steps to OUTPUT_DIR/grpo_log.json.
+import functools
+
+DSA_GRPO_REWARDS = {}
+
+
+def dsa_recorded_rewards(reward_fns):
+    """The same reward functions, each recording the mean of every batch it scores."""
+
+    def record(fn):
+        @functools.wraps(fn)
+        def recorded(prompts, completions, **columns):
+            scores = fn(prompts=prompts, completions=completions, **columns)
+            DSA_GRPO_REWARDS.setdefault(fn.__name__, []).append(sum(scores) / max(len(scores), 1))
+            return scores
+
+        return recorded
+
+    return [record(fn) for fn in reward_fns]
+
+
+DSA_REWARD_FNS = dsa_recorded_rewards(DSA_REWARD_FNS)
+
+# %%
+# GRPO log of a GRPO-only notebook, read back by people and by CI: per learner step the policy loss and the
+# mean reward (Tunix's own metrics history), and the mean of each DSA reward per scored batch (recorded by
+# the cell above), written to OUTPUT_DIR/grpo_log.json ("steps", finite "rewards" per step, as every family's
+# GRPO log; train_log.json is the SFT stage's, which this notebook does not have).
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def dsa_tunix_grpo_train_log(learner, path):
+    """A GRPO learner after .train() -> {"steps", "rewards", "losses", "reward_fns", "grpo_steps"}, also
+    written to ``path`` (sorted keys)."""
+    cluster = learner.rl_cluster
+    history = getattr(cluster, "_rl_metrics_logger", None)
+
+    def series(prefix, name):
+        try:
+            return [float(v) for v in np.ravel(history.get_metric_history(prefix, name, "train"))]
+        except Exception:  # the metric was never logged (or Tunix renamed it)
+            return []
+
+    done = int(cluster.actor_trainer.train_steps)
+    log = {
+        "grpo_steps": done,
+        "steps": list(range(1, done + 1)),
+        "losses": series("actor", "loss"),
+        "rewards": series("rewards", "score/mean"),
+        "reward_fns": {name: list(values) for name, values in sorted(globals().get("DSA_GRPO_REWARDS", {}).items())},
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as stream:
+        json.dump(log, stream, indent=1, sort_keys=True)
+    finite = all(math.isfinite(x) for x in log["losses"] + log["rewards"])
+    print(f"GRPO steps done: {done}; losses {log['losses']}; mean rewards {log['rewards']}; finite: {finite}")
+    return log
+
+
+# %%
 from tunix.rl import rl_cluster as rl_cluster_lib
 from tunix.rl.grpo.grpo_learner import GRPOConfig, GRPOLearner
 from tunix.rl.rollout import base_rollout
@@ -2252,6 +2472,7 @@ grpo_trainer = GRPOLearner(
 )
 with mesh:
     grpo_trainer.train(grain.MapDataset.source(_dsa_grpo_records).repeat(GRPO_STEPS).batch(GRPO_BATCH_SIZE))
+DSA_GRPO_LOG = dsa_tunix_grpo_train_log(grpo_trainer, Path(OUTPUT_DIR) / "grpo_log.json")
 
 # %% [markdown]
 # ## Evaluate: format and answer accuracy on a few test questions

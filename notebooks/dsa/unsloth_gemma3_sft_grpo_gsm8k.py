@@ -153,30 +153,140 @@ def dsa_tensorboard(line):
     get_ipython().run_line_magic(magic, rest)
 
 
-def _dsa_installed(spec):
-    """Whether a pip requirement is already satisfied: the distribution is installed and, for an
-    exact ``==`` pin, at that version (other specifiers accept any installed version)."""
-    import importlib.metadata
+# Hardware present, found without importing torch or jax (Unsloth must be imported before torch).
+# Hardware fallbacks in repaired cells read these: on a GPU/TPU the notebook runs as its authors wrote it.
+DSA_HAS_CUDA = os.environ.get("CUDA_VISIBLE_DEVICES", "x") != "" and (
+    os.path.exists("/dev/nvidia0") or os.path.exists("/proc/driver/nvidia/version")
+)
+DSA_HAS_TPU = any(k in os.environ for k in ("TPU_NAME", "COLAB_TPU_ADDR", "TPU_ACCELERATOR_TYPE")) or bool(
+    __import__("glob").glob("/dev/accel[0-9]*") or __import__("glob").glob("/dev/vfio/[0-9]*")
+)
+
+
+def _dsa_cuda_bf16():
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20).stdout.split()
+        return bool(out) and all(float(cap) >= 8.0 for cap in out)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return False
+
+
+# bf16 where the device has it: TPUs, and NVIDIA GPUs from Ampere (compute capability 8.0) on.
+DSA_HAS_BF16 = DSA_HAS_TPU or (DSA_HAS_CUDA and _dsa_cuda_bf16())
+# A prepared environment (CI, a local kernel) is never changed by this notebook's install cells.
+DSA_SKIP_INSTALL = os.environ.get("DSA_SKIP_INSTALL", "0") == "1"
+# Packages that only work on (or only make sense with) a GPU/TPU, and those that would replace the
+# prepared torch/jax: never installed on a machine without that hardware / outside Colab and Kaggle.
+_DSA_GPU_ONLY = {"vllm", "bitsandbytes", "flash-attn", "flash_attn", "xformers", "triton", "deepspeed",
+                 "liger-kernel", "liger_kernel", "libtpu", "libtpu-nightly", "cut-cross-entropy", "causal-conv1d",
+                 "mamba-ssm", "cupy", "tensorrt"}
+_DSA_VALUE_OPTIONS = {"-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-f", "--find-links",
+                      "-i", "--index-url", "--extra-index-url", "-t", "--target", "--prefix", "--python"}
+_DSA_FRAMEWORK = {"torch", "torchvision", "torchaudio", "torchao", "jax", "jaxlib", "pip", "uv"}
+
+
+def _dsa_requirement_name(spec):
+    """The distribution a pip argument names: ``vllm==0.8``, ``"jax[tpu]"``, ``git+https://…/tunix`` -> name."""
     import re
 
-    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(==\s*([^,;\s]+))?", spec)
-    if not match:
-        return False
+    spec = spec.strip().strip("'\"")
+    if spec.startswith("git+") or "://" in spec:
+        egg = re.search(r"#egg=([A-Za-z0-9._-]+)", spec)
+        name = egg.group(1) if egg else spec.rstrip("/").split("/")[-1].split("@")[0]
+        return re.sub(r"\.git$", "", name)
+    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+    return match.group(1) if match else None
+
+
+def _dsa_installed(name):
+    """Whether distribution ``name`` is installed (any version) or importable under that name."""
+    import importlib.metadata
+    import importlib.util
+
     try:
-        installed = importlib.metadata.version(match.group(1))
+        importlib.metadata.version(name)
+        return True
     except importlib.metadata.PackageNotFoundError:
+        pass
+    module = name.replace("-", "_").lower()
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
         return False
-    return match.group(4) is None or installed == match.group(4)
 
 
-def dsa_pip_install(args):
-    """``!pip install ARGS`` made safe: skip when every requirement is installed; raise when pip fails."""
+def _dsa_install_plan(words):
+    """(to_install, skipped as [(spec, why)]) for the requirement words of one pip command line."""
+    install, skipped = [], []
+    for spec in words:
+        name = _dsa_requirement_name(spec)
+        key = (name or "").lower().replace("_", "-")
+        hardware_only = key in _DSA_GPU_ONLY or "[tpu]" in spec or "[cuda" in spec or key.startswith("nvidia-")
+        if name is None:
+            skipped.append((spec, "not a requirement this helper understands"))
+        elif hardware_only and not (DSA_HAS_CUDA or DSA_HAS_TPU):
+            skipped.append((spec, "GPU/TPU-only package, no GPU/TPU here"))
+        elif key in _DSA_FRAMEWORK:
+            skipped.append((spec, "the prepared torch/jax/pip are never replaced"))
+        elif _dsa_installed(name):
+            skipped.append((spec, "already installed"))
+        else:
+            install.append(spec)
+    return install, skipped
+
+
+def dsa_pip_install(args, tool="pip", action="install"):
+    """``!pip install ARGS`` (or ``uv pip``, or ``uninstall``) made safe for a prepared environment.
+
+    On Colab and Kaggle the base notebook's own command runs as written, and a failure raises (a failing
+    ``!pip`` would not stop the notebook). Elsewhere, or with DSA_SKIP_INSTALL=1: nothing is uninstalled,
+    nothing already installed is reinstalled or upgraded, GPU/TPU-only packages are skipped without that
+    hardware, torch/jax are never replaced; what is left (a missing light package) is installed with the
+    installed torch/jax versions as constraints — or only listed, with DSA_SKIP_INSTALL=1.
+    """
     words = shlex.split(args)
-    specs = [w for w in words if not w.startswith("-")]
-    if specs and all(_dsa_installed(s) for s in specs) and "--upgrade" not in words and "-U" not in words:
-        print("already installed, skipped: pip install", args)
+    if (IN_COLAB or IN_KAGGLE) and not DSA_SKIP_INSTALL:
+        command = ["uv", "pip", action, *words] if tool == "uv" else [sys.executable, "-m", "pip", action, *words]
+        subprocess.run(command, check=True)
         return
-    subprocess.run([sys.executable, "-m", "pip", "install", *words], check=True)
+    if action != "install":
+        print(f"prepared environment: skipped pip {action} {args}")
+        return
+    specs, options, index = [], [], 0
+    while index < len(words):
+        word = words[index]
+        if word.split("=")[0] in _DSA_VALUE_OPTIONS and "=" not in word:
+            options.append(word)
+            index += 2  # the option's value is not a requirement
+            continue
+        (options if word.startswith("-") else specs).append(word)
+        index += 1
+    if any(o.split("=")[0] in ("-r", "--requirement", "-e", "--editable") for o in options):
+        print(f"prepared environment: skipped pip install {args} (requirement files and editable installs "
+              "are left to Colab/Kaggle)")
+        return
+    install, skipped = _dsa_install_plan(specs)
+    for spec, why in skipped:
+        print(f"skipped {spec}: {why}")
+    if not install:
+        return
+    if DSA_SKIP_INSTALL:
+        print("DSA_SKIP_INSTALL=1: not installing " + " ".join(install) + " (missing here)")
+        return
+    import importlib.metadata
+    import tempfile
+
+    pins = []
+    for dist in ("torch", "jax", "jaxlib"):
+        try:
+            pins.append(f"{dist}=={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
+        constraints.write("\n".join(pins) + "\n")
+    keep = [o for o in options if o in ("-q", "-qq", "-qqq", "--quiet", "--no-deps")]
+    subprocess.run([sys.executable, "-m", "pip", "install", *keep, "-c", constraints.name, *install], check=True)
 
 
 # %%
@@ -1810,7 +1920,40 @@ def trl_rewards(prefilled_think: bool | None = None, gym_scale: float = 1.0) -> 
 
 
 # %%
-# %%capture
+# DIPG dual-stream format: <think>…</think> <proof>…</proof> <answer>…</answer> (tags from the DSA core).
+# The base notebook's tag names are kept as aliases so its remaining cells still read.
+reasoning_start, reasoning_end = THINK_OPEN, THINK_CLOSE
+solution_start, solution_end = ANSWER_OPEN, ANSWER_CLOSE
+proof_start, proof_end = PROOF_OPEN, PROOF_CLOSE
+# Inference and GRPO prompts start the reply inside <think>; rewards and scoring put the tag back.
+GENERATION_PREFILL = THINK_OPEN + "\n"
+SYSTEM_PROMPT = (
+    "You are a careful clinical assistant for DIPG (diffuse intrinsic pontine glioma) questions. "
+    "Answer only from the given context. First reason inside <think>…</think>, then quote the exact "
+    "context sentences that support you inside <proof>…</proof>, then give a short final answer inside "
+    "<answer>…</answer>. If the context lacks the fact or contradicts itself, say so in the answer."
+)
+system_prompt = SYSTEM_PROMPT  # Unsloth's notebooks spell it in lower case
+
+
+def dsa_prompt_messages(row):
+    """A DIPG row -> the prompt turns (system prompt folded in only when USE_SYSTEM_PROMPT)."""
+    user = [m for m in row["messages"] if m["role"] == "user"][:1]
+    return ([{"role": "system", "content": SYSTEM_PROMPT}] if USE_SYSTEM_PROMPT else []) + user
+
+
+def dsa_training_messages(row):
+    """A DIPG row -> the full conversation trained on (same prompt turns as inference, then the reply)."""
+    reply = [m for m in row["messages"] if m["role"] == "assistant"][-1:]
+    return dsa_prompt_messages(row) + reply
+
+
+def dsa_gold(row):
+    """The gold assistant string of a row (the gym's expected ``final``)."""
+    return [m for m in row["messages"] if m["role"] == "assistant"][-1]["content"]
+
+
+# %%
 import os
 
 if "COLAB_" not in "".join(os.environ.keys()):
@@ -1887,44 +2030,6 @@ if MAX_TRAIN_ROWS:
 dsa_eval_rows = dsa_test_rows[:NUM_EVAL_ROWS]
 print(f"DIPG rows: train {len(dsa_train_rows)}, test {len(dsa_test_rows)}, evaluated {len(dsa_eval_rows)}")
 
-# %% [markdown]
-# The format the model must learn: its working out between `<start_working_out>` and
-# `<end_working_out>`, then the answer between `<SOLUTION>` and `</SOLUTION>`.
-
-# %%
-# DIPG dual-stream format: <think>…</think> <proof>…</proof> <answer>…</answer> (tags from the DSA core).
-# The base notebook's tag names are kept as aliases so its remaining cells still read.
-reasoning_start, reasoning_end = THINK_OPEN, THINK_CLOSE
-solution_start, solution_end = ANSWER_OPEN, ANSWER_CLOSE
-proof_start, proof_end = PROOF_OPEN, PROOF_CLOSE
-# Inference and GRPO prompts start the reply inside <think>; rewards and scoring put the tag back.
-GENERATION_PREFILL = THINK_OPEN + "\n"
-SYSTEM_PROMPT = (
-    "You are a careful clinical assistant for DIPG (diffuse intrinsic pontine glioma) questions. "
-    "Answer only from the given context. First reason inside <think>…</think>, then quote the exact "
-    "context sentences that support you inside <proof>…</proof>, then give a short final answer inside "
-    "<answer>…</answer>. If the context lacks the fact or contradicts itself, say so in the answer."
-)
-system_prompt = SYSTEM_PROMPT  # Unsloth's notebooks spell it in lower case
-
-
-def dsa_prompt_messages(row):
-    """A DIPG row -> the prompt turns (system prompt folded in only when USE_SYSTEM_PROMPT)."""
-    user = [m for m in row["messages"] if m["role"] == "user"][:1]
-    return ([{"role": "system", "content": SYSTEM_PROMPT}] if USE_SYSTEM_PROMPT else []) + user
-
-
-def dsa_training_messages(row):
-    """A DIPG row -> the full conversation trained on (same prompt turns as inference, then the reply)."""
-    reply = [m for m in row["messages"] if m["role"] == "assistant"][-1:]
-    return dsa_prompt_messages(row) + reply
-
-
-def dsa_gold(row):
-    """The gold assistant string of a row (the gym's expected ``final``)."""
-    return [m for m in row["messages"] if m["role"] == "assistant"][-1]["content"]
-
-
 # %%
 # GRPO prompts (conversational) from the DIPG train split; question/context/answer columns reach the
 # reward functions (answer: the whole gold reply, as the gym expects). Prompts longer than
@@ -1953,6 +2058,10 @@ def dsa_grpo_rows(rows, prompt_tokenizer=None):
 # Also under its own name: an SFT stage before GRPO may rebind `dataset` to its masked rows.
 dataset = dsa_grpo_dataset = Dataset.from_list(dsa_grpo_rows(dsa_train_rows, globals().get("tokenizer")))
 print(f"GRPO prompts: {len(dataset)} of {len(dsa_train_rows)} kept (MAX_PROMPT_LENGTH={MAX_PROMPT_LENGTH})")
+
+# %% [markdown]
+# The format the model must learn: its working out between `<start_working_out>` and
+# `<end_working_out>`, then the answer between `<SOLUTION>` and `</SOLUTION>`.
 
 # %% [markdown]
 # ### SFT: teach the format first
@@ -1989,7 +2098,7 @@ sft_trainer = SFTTrainer(
         max_steps=sft_max_steps,
         learning_rate=2e-4,
         logging_steps=LOGGING_STEPS,
-        optim="adamw_8bit",
+        optim=("adamw_8bit" if DSA_HAS_CUDA else "adamw_torch"),
         weight_decay=0.01,
         lr_scheduler_type="linear",
         seed=seed,
@@ -2005,6 +2114,28 @@ sft_trainer = SFTTrainer(
 
 # %%
 sft_stats = sft_trainer.train()
+
+
+# %%
+# The trainer the cell above trained, under the name the log cells read (`trainer`). Unsloth's notebooks call
+# it `trainer` already (then this changes nothing); others call it `sft_trainer`, ... (then `trainer` is that
+# object until the notebook binds its own `trainer`).
+def dsa_trained_trainer(namespace):
+    """The trainer in ``namespace`` that has run ``.train()`` (steps done): the only one, else ``trainer``
+    when it has trained, else the last bound one."""
+    found = {
+        name: value for name, value in list(namespace.items())
+        if not name.startswith("_") and callable(getattr(value, "train", None))
+        and isinstance(getattr(getattr(value, "state", None), "global_step", None), int)
+        and value.state.global_step > 0
+    }
+    if not found:
+        raise RuntimeError("no trained trainer found: the training cell above did not run .train()")
+    return found.get("trainer", list(found.values())[-1])
+
+
+trainer = dsa_trained_trainer(globals())
+print(f"training log of {type(trainer).__name__} ({trainer.state.global_step} steps)")
 
 # %%
 # Training log, read back by people and by CI: the per-step losses (trainer.state.log_history) and the
@@ -2033,15 +2164,21 @@ def dsa_train_log(run_trainer, path):
         "total_tokens": total,
         "trained_share": (trained / total) if trained is not None and total else None,
     }
+    # GRPO logs its rewards beside the loss: the mean reward and each reward function's mean per step.
+    reward_keys = sorted({key for entry in history for key in entry if key == "reward" or key.startswith("rewards/")})
+    if reward_keys:
+        log["rewards"] = {key: [entry.get(key) for entry in history] for key in reward_keys}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as stream:
         json.dump(log, stream, indent=1, sort_keys=True)
     finite = all(math.isfinite(loss) for loss in log["losses"])
     print(f"logged {len(log['losses'])} steps, losses finite: {finite}; trained-token share {log['trained_share']}")
+    if "rewards" in log:
+        print("rewards per step:", {key: values for key, values in log["rewards"].items()})
     return log
 
 
-DSA_TRAIN_LOG = dsa_train_log(sft_trainer, Path(OUTPUT_DIR) / "train_log.json")
+DSA_TRAIN_LOG = dsa_train_log(trainer, Path(OUTPUT_DIR) / "train_log.json")
 
 # %% [markdown]
 # ### Reward functions
@@ -2059,11 +2196,41 @@ DSA_REWARD_FUNCS = trl_rewards(gym_scale=GYM_REWARD_SCALE)
 # ### Train with GRPO
 
 # %%
+# TRL configs across versions and hardware. Without a GPU, Unsloth runs stock TRL, whose GRPOConfig (1.x) no
+# longer takes some keywords Unsloth's notebooks pass (max_prompt_length, warmup_ratio, vllm_sampling_params).
+# dsa_trl_config drops only what the installed version rejects (warmup_ratio becomes warmup_steps: a fraction
+# below 1 is a ratio) and, without CUDA, makes the per-device batch a multiple of num_generations, as Unsloth's
+# own config does on GPU. Where every keyword is accepted and CUDA is present, the config is built as written.
+import inspect
+
+
+def dsa_trl_config(config_class, **kwargs):
+    """``config_class(**kwargs)``, less the keywords this TRL/transformers version no longer takes."""
+    accepted = inspect.signature(config_class).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        dropped = {key: kwargs.pop(key) for key in list(kwargs) if key not in accepted}
+        if "warmup_ratio" in dropped and "warmup_steps" in accepted and "warmup_steps" not in kwargs:
+            kwargs["warmup_steps"] = dropped.pop("warmup_ratio")
+            print(f"{config_class.__name__}: warmup_ratio -> warmup_steps={kwargs['warmup_steps']} (a fraction of the steps)")
+        if dropped:
+            print(f"{config_class.__name__} of this version has no {', '.join(sorted(dropped))}: dropped")
+    generations = kwargs.get("num_generations")
+    if generations and not DSA_HAS_CUDA:
+        default = accepted["per_device_train_batch_size"].default if "per_device_train_batch_size" in accepted else 8
+        batch = kwargs.get("per_device_train_batch_size", default)
+        if (batch * kwargs.get("gradient_accumulation_steps", 1)) % generations:
+            print(f"per_device_train_batch_size {batch} -> {generations}: the batch must hold whole groups of "
+                  f"num_generations={generations} completions")
+            kwargs["per_device_train_batch_size"] = generations
+    return config_class(**kwargs)
+
+
+# %%
 max_prompt_length = MAX_PROMPT_LENGTH
 
 from trl import GRPOConfig, GRPOTrainer
 
-training_args = GRPOConfig(
+training_args = dsa_trl_config(GRPOConfig, 
     learning_rate=5e-6,
     adam_beta1=0.9,
     adam_beta2=0.99,
@@ -2092,6 +2259,33 @@ trainer = GRPOTrainer(
     train_dataset=dsa_grpo_dataset,
 )
 trainer.train()
+
+# %%
+# GRPO log, read back by people and by CI: one entry per optimiser step of the GRPO trainer that just ran
+# (trainer.state.log_history rows that carry a reward), written to OUTPUT_DIR/grpo_log.json.
+import json
+import math
+from pathlib import Path
+
+
+def dsa_grpo_log(run_trainer, path):
+    """A GRPO trainer after .train() -> {"steps", "rewards", "losses", "reward_std"} (also written to ``path``)."""
+    history = [entry for entry in run_trainer.state.log_history if "reward" in entry and "step" in entry]
+    log = {
+        "steps": [entry["step"] for entry in history],
+        "rewards": [float(entry["reward"]) for entry in history],
+        "reward_std": [float(entry.get("reward_std", float("nan"))) for entry in history],
+        "losses": [float(entry.get("loss", float("nan"))) for entry in history],
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as stream:
+        json.dump(log, stream, indent=1, sort_keys=True)
+    finite = all(math.isfinite(r) for r in log["rewards"])
+    print(f"GRPO: logged {len(log['steps'])} steps, rewards finite: {finite}, mean rewards {log['rewards']}")
+    return log
+
+
+DSA_GRPO_LOG = dsa_grpo_log(trainer, Path(OUTPUT_DIR) / "grpo_log.json")
 
 # %% [markdown]
 # ### Inference
