@@ -10,12 +10,13 @@ from __future__ import annotations
 import pytest
 
 from adapters.recipes import hf_repairs as hr
+from adapters.recipes.source_edits import parse
 
 
 def _run(repair, source):
     assert repair.applies(source, source), f"{repair.name} should apply"
     fixed = repair.apply(source, source)
-    assert hr._parse(fixed) is not None, fixed  # parses (magic lines blanked, as the repairs see them)
+    assert parse(fixed) is not None, fixed  # parses (magic lines blanked, as the repairs see them)
     assert not repair.applies(fixed, fixed), f"{repair.name} applies twice"
     return fixed
 

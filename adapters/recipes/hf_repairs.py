@@ -24,11 +24,9 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
-from typing import Callable
 
 from .base import Repair
-
-Edit = tuple[int, int, str]  # (start offset, end offset, replacement) in the cell's source
+from .source_edits import Edit, apply_edits, call_name, edit_repair, line_starts, parse, segment, span
 
 _HALF = {"float16": "float16", "half": "float16", "fp16": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
 _DTYPE_KEYS = ("dtype", "torch_dtype")
@@ -36,55 +34,7 @@ _GPU_MEMORY_CALLS = r"torch\.cuda\.(get_device_properties|max_memory_reserved|ma
     r"memory_allocated|mem_get_info|get_device_name|memory_summary|reset_peak_memory_stats)\("
 
 
-# ------------------------------------------------------------------------------------ AST plumbing
-
-
-def _parse(source: str) -> ast.Module | None:
-    """The cell parsed with IPython magic / shell lines blanked to comments (offsets unchanged)."""
-    lines = [re.sub(r"^(\s*)[!%]", r"\1#", line) for line in source.split("\n")]
-    try:
-        return ast.parse("\n".join(lines))
-    except SyntaxError:
-        return None
-
-
-def _offsets(source: str) -> list[int]:
-    starts, total = [], 0
-    for line in source.split("\n"):
-        starts.append(total)
-        total += len(line) + 1
-    return starts
-
-
-def _pos(source: str, starts: list[int], lineno: int, col: int) -> int:
-    """(1-based line, UTF-8 byte column) -> character offset."""
-    line = source.split("\n")[lineno - 1]
-    return starts[lineno - 1] + len(line.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
-
-
-def _span(source: str, node: ast.AST) -> tuple[int, int]:
-    starts = _offsets(source)
-    return (_pos(source, starts, node.lineno, node.col_offset), _pos(source, starts, node.end_lineno, node.end_col_offset))
-
-
-def _segment(source: str, node: ast.AST) -> str:
-    start, end = _span(source, node)
-    return source[start:end]
-
-
-def _apply(source: str, edits: list[Edit]) -> str:
-    for start, end, text in sorted(set(edits), reverse=True):
-        source = source[:start] + text + source[end:]
-    return source
-
-
-def _call_name(call: ast.Call) -> str:
-    func = call.func
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    if isinstance(func, ast.Name):
-        return func.id
-    return ""
+# ------------------------------------------------------------------------------------ AST helpers
 
 
 def _parents(tree: ast.AST) -> dict[int, ast.AST]:
@@ -105,22 +55,6 @@ def _gated(node: ast.AST, parents: dict[int, ast.AST]) -> bool:
     return False
 
 
-def _ast_repair(name: str, detect: str, finder: Callable[[str, ast.Module], list[Edit]], reason: str) -> Repair:
-    """A repair whose edits ``finder(source, tree)`` computes; it applies only where it finds one."""
-
-    def edits(source: str) -> list[Edit]:
-        tree = _parse(source)
-        return finder(source, tree) if tree is not None else []
-
-    return Repair(
-        name=name,
-        detect=detect,
-        fix=lambda source: _apply(source, edits(source)),
-        needs=lambda source, _code: bool(edits(source)),
-        reason=reason,
-    )
-
-
 def _const(node: ast.AST, kind=None):
     if isinstance(node, ast.Constant) and (kind is None or isinstance(node.value, kind)):
         return node.value
@@ -134,18 +68,18 @@ def _find_bnb(source: str, tree: ast.Module) -> list[Edit]:
     parents = _parents(tree)
     edits = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _call_name(node) == "BitsAndBytesConfig" and not _gated(node, parents):
-            start, end = _span(source, node)
+        if isinstance(node, ast.Call) and call_name(node) == "BitsAndBytesConfig" and not _gated(node, parents):
+            start, end = span(source, node)
             edits.append((start, end, f"({source[start:end]} if DSA_HAS_CUDA else None)"))
-        elif isinstance(node, ast.Call) and _call_name(node) != "BitsAndBytesConfig" and not _gated(node, parents):
+        elif isinstance(node, ast.Call) and call_name(node) != "BitsAndBytesConfig" and not _gated(node, parents):
             for keyword in node.keywords:
                 if keyword.arg in ("load_in_4bit", "load_in_8bit") and _const(keyword.value) is True:
-                    start, end = _span(source, keyword.value)
+                    start, end = span(source, keyword.value)
                     edits.append((start, end, "DSA_HAS_CUDA"))
     return edits
 
 
-QUANTIZATION_FALLBACK = _ast_repair(
+QUANTIZATION_FALLBACK = edit_repair(
     "hw_quantization",
     r"\bBitsAndBytesConfig\(|\bload_in_(4|8)bit\s*=\s*True",
     _find_bnb,
@@ -170,7 +104,7 @@ def _dtype_edit(source: str, value: ast.AST) -> Edit | None:
         return None
     half, cpu = found
     flag = "DSA_HAS_BF16" if half == "bfloat16" else "DSA_HAS_CUDA"
-    start, end = _span(source, value)
+    start, end = span(source, value)
     return (start, end, f"({source[start:end]} if {flag} else {cpu})")
 
 
@@ -178,7 +112,7 @@ def _find_half_dtypes(source: str, tree: ast.Module) -> list[Edit]:
     parents = _parents(tree)
     edits = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _call_name(node) != "BitsAndBytesConfig":
+        if isinstance(node, ast.Call) and call_name(node) != "BitsAndBytesConfig":
             for keyword in node.keywords:
                 if keyword.arg in _DTYPE_KEYS and not _gated(keyword.value, parents):
                     edit = _dtype_edit(source, keyword.value)
@@ -193,7 +127,7 @@ def _find_half_dtypes(source: str, tree: ast.Module) -> list[Edit]:
     return edits
 
 
-HALF_DTYPE_FALLBACK = _ast_repair(
+HALF_DTYPE_FALLBACK = edit_repair(
     "hw_half_dtype",
     r"(float16|bfloat16|\bhalf\b|bf16|fp16)",
     _find_half_dtypes,
@@ -219,12 +153,12 @@ def _find_flags(source: str, tree: ast.Module) -> list[Edit]:
         if isinstance(node, ast.Call) and not _gated(node, parents):
             for keyword in node.keywords:
                 if keyword.arg in _FLAG_KEYWORDS and _const(keyword.value) is True:
-                    start, end = _span(source, keyword.value)
+                    start, end = span(source, keyword.value)
                     edits.append((start, end, _FLAG_KEYWORDS[keyword.arg]))
     return edits
 
 
-TRAINING_FLAGS_FALLBACK = _ast_repair(
+TRAINING_FLAGS_FALLBACK = edit_repair(
     "hw_training_flags",
     r"\b(bf16|fp16|tf32|use_liger_kernel|use_liger|activation_offloading)\s*=\s*True",
     _find_flags,
@@ -242,12 +176,12 @@ TRL_CONFIGS = ("SFTConfig", "GRPOConfig", "DPOConfig", "KTOConfig", "ORPOConfig"
 def _find_trl_bf16_default(source: str, tree: ast.Module) -> list[Edit]:
     edits = []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and _call_name(node) in TRL_CONFIGS):
+        if not (isinstance(node, ast.Call) and call_name(node) in TRL_CONFIGS):
             continue
         names = {k.arg for k in node.keywords}
         if names & {"bf16", "fp16"} or None in names:  # set by the author, or hidden in **kwargs
             continue
-        open_paren = _span(source, node.func)[1]
+        open_paren = span(source, node.func)[1]
         if source[open_paren] != "(":
             continue
         if source[open_paren + 1 : open_paren + 2] == "\n":
@@ -258,7 +192,7 @@ def _find_trl_bf16_default(source: str, tree: ast.Module) -> list[Edit]:
     return edits
 
 
-TRL_BF16_DEFAULT_FALLBACK = _ast_repair(
+TRL_BF16_DEFAULT_FALLBACK = edit_repair(
     "hw_trl_bf16_default",
     r"\b(" + "|".join(TRL_CONFIGS) + r")\(",
     _find_trl_bf16_default,
@@ -275,12 +209,12 @@ def _find_optim(source: str, tree: ast.Module) -> list[Edit]:
             for keyword in node.keywords:
                 value = _const(keyword.value, str)
                 if keyword.arg == "optim" and value and re.search(r"8bit|bnb|paged|4bit", value):
-                    start, end = _span(source, keyword.value)
+                    start, end = span(source, keyword.value)
                     edits.append((start, end, f'({source[start:end]} if DSA_HAS_CUDA else "adamw_torch")'))
     return edits
 
 
-OPTIM_FALLBACK = _ast_repair(
+OPTIM_FALLBACK = edit_repair(
     "hw_optim",
     r"\boptim\s*=\s*[\"'][^\"']*(8bit|bnb|paged|4bit)",
     _find_optim,
@@ -291,7 +225,7 @@ OPTIM_FALLBACK = _ast_repair(
 def _attention_edit(source: str, value: ast.AST) -> Edit | None:
     text = _const(value, str)
     if text and re.search(r"flash|kernels-community|/|xformers|paged", text):
-        start, end = _span(source, value)
+        start, end = span(source, value)
         return (start, end, f"({source[start:end]} if DSA_HAS_CUDA else None)")
     return None
 
@@ -315,7 +249,7 @@ def _find_attention(source: str, tree: ast.Module) -> list[Edit]:
     return edits
 
 
-ATTENTION_FALLBACK = _ast_repair(
+ATTENTION_FALLBACK = edit_repair(
     "hw_attention",
     r"attn_implementation[\"']?\s*[=:]\s*[\"'][^\"']*(flash|kernels-community|/|xformers|paged)",
     _find_attention,
@@ -330,17 +264,17 @@ def _find_cuda_device(source: str, tree: ast.Module) -> list[Edit]:
         if not isinstance(node, ast.Call):
             continue
         values = [k.value for k in node.keywords if k.arg in ("device_map", "device")]
-        if _call_name(node) == "to" and node.args:
+        if call_name(node) == "to" and node.args:
             values.append(node.args[0])
         for value in values:
             text = _const(value, str)
             if text and re.fullmatch(r"cuda(:\d+)?", text) and not _gated(value, parents):
-                start, end = _span(source, value)
+                start, end = span(source, value)
                 edits.append((start, end, f'({source[start:end]} if DSA_HAS_CUDA else "cpu")'))
     return edits
 
 
-CUDA_DEVICE_FALLBACK = _ast_repair(
+CUDA_DEVICE_FALLBACK = edit_repair(
     "hw_cuda_device",
     r"[\"']cuda(:\d+)?[\"']",
     _find_cuda_device,
@@ -408,20 +342,20 @@ VLLM_FALLBACK = Repair(
 def _find_push_calls(source: str, tree: ast.Module) -> list[Edit]:
     """Top-level ``x.push_to_hub(...)`` statements -> ``if dsa_can_push():`` blocks."""
     edits = []
-    starts = _offsets(source)
+    starts = line_starts(source)
     for node in tree.body:
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and _call_name(node.value) in (
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and call_name(node.value) in (
             "push_to_hub", "push_adapter_to_hub", "upload_folder", "create_repo"
         ):
             start = starts[node.lineno - 1]
-            end = _span(source, node)[1]
+            end = span(source, node)[1]
             block = source[start:end]
             guarded = "if dsa_can_push():  # DSA kit: needs a token and the hub\n" + textwrap.indent(block, "    ")
             edits.append((start, end, guarded))
     return edits
 
 
-PUSH_CALLS_GUARD = _ast_repair(
+PUSH_CALLS_GUARD = edit_repair(
     "hub_push_calls",
     r"\.(push_to_hub|push_adapter_to_hub|upload_folder|create_repo)\(",
     _find_push_calls,
@@ -435,12 +369,12 @@ def _find_push_flag(source: str, tree: ast.Module) -> list[Edit]:
         if isinstance(node, ast.Call):
             for keyword in node.keywords:
                 if keyword.arg == "push_to_hub" and _const(keyword.value) is True:
-                    start, end = _span(source, keyword.value)
+                    start, end = span(source, keyword.value)
                     edits.append((start, end, "dsa_can_push()"))
     return edits
 
 
-PUSH_FLAG_GUARD = _ast_repair(
+PUSH_FLAG_GUARD = edit_repair(
     "hub_push_flag",
     r"\bpush_to_hub\s*=\s*True",
     _find_push_flag,
@@ -451,7 +385,7 @@ PUSH_FLAG_GUARD = _ast_repair(
 def _find_report_to(source: str, tree: ast.Module) -> list[Edit]:
     edits = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _call_name(node) != "dsa_report_to":
+        if isinstance(node, ast.Call) and call_name(node) != "dsa_report_to":
             for keyword in node.keywords:
                 if keyword.arg != "report_to":
                     continue
@@ -459,12 +393,12 @@ def _find_report_to(source: str, tree: ast.Module) -> list[Edit]:
                 literal = _const(value, str)
                 items = [_const(e, str) for e in value.elts] if isinstance(value, (ast.List, ast.Tuple)) else []
                 if (literal and literal not in ("none", "")) or (items and all(items) and items != ["none"]):
-                    start, end = _span(source, value)
+                    start, end = span(source, value)
                     edits.append((start, end, f"dsa_report_to({source[start:end]})"))
     return edits
 
 
-REPORT_TO_GUARD = _ast_repair(
+REPORT_TO_GUARD = edit_repair(
     "report_to",
     r"\breport_to\s*=\s*[\[\(]?\s*[\"'](?!none[\"'])",
     _find_report_to,
@@ -495,14 +429,14 @@ def _find_owner_ids(source: str, tree: ast.Module) -> list[Edit]:
         parent = parents.get(id(node))
         while isinstance(parent, (ast.keyword, ast.FormattedValue)):
             parent = parents.get(id(parent))
-        if isinstance(parent, ast.Call) and _call_name(parent) in ("dsa_local_first", "push_to_hub", "create_repo"):
+        if isinstance(parent, ast.Call) and call_name(parent) in ("dsa_local_first", "push_to_hub", "create_repo"):
             continue
-        start, end = _span(source, node)
+        start, end = span(source, node)
         edits.append((start, end, f"dsa_local_first({source[start:end]})"))
     return edits
 
 
-LOCAL_FIRST_REPAIR = _ast_repair(
+LOCAL_FIRST_REPAIR = edit_repair(
     "hub_local_first",
     r"\bf[\"'][A-Za-z0-9][\w.-]*/\{",
     _find_owner_ids,
@@ -517,10 +451,10 @@ LOCAL_FIRST_REPAIR = _ast_repair(
 def _keyword_value_edits(source: str, tree: ast.Module, calls: tuple[str, ...], keyword: str, new: str) -> list[Edit]:
     edits = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _call_name(node) in calls:
+        if isinstance(node, ast.Call) and call_name(node) in calls:
             for kw in node.keywords:
-                if kw.arg == keyword and _segment(source, kw.value) != new:
-                    start, end = _span(source, kw.value)
+                if kw.arg == keyword and segment(source, kw.value) != new:
+                    start, end = span(source, kw.value)
                     edits.append((start, end, new))
     return edits
 
@@ -529,11 +463,11 @@ def _drop_keyword_edits(source: str, tree: ast.Module, calls: tuple[str, ...], k
     """Remove ``keyword=value`` (with its comma, and the whole line when it stands alone)."""
     edits = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _call_name(node) in calls:
+        if isinstance(node, ast.Call) and call_name(node) in calls:
             for kw in node.keywords:
                 if kw.arg != keyword:
                     continue
-                start, end = _span(source, kw)
+                start, end = span(source, kw)
                 tail = re.match(r"\s*,?[ \t]*(#[^\n]*)?", source[end:])
                 end += tail.end() if tail else 0
                 line_start = source.rfind("\n", 0, start) + 1
@@ -548,7 +482,7 @@ TRAINERS = ("SFTTrainer", "GRPOTrainer", "Trainer", "DPOTrainer")
 
 def trainer_dataset_repair(dataset_name: str, what: str) -> Repair:
     """``XTrainer(train_dataset=<anything>)`` -> ``train_dataset=<dataset_name>`` (the kit's rows)."""
-    return _ast_repair(
+    return edit_repair(
         f"train_dataset_{dataset_name}",
         r"\btrain_dataset\s*=",
         lambda source, tree: _keyword_value_edits(source, tree, TRAINERS, "train_dataset", dataset_name),
@@ -556,14 +490,14 @@ def trainer_dataset_repair(dataset_name: str, what: str) -> Repair:
     )
 
 
-TRAINER_EVAL_DATASET_REPAIR = _ast_repair(
+TRAINER_EVAL_DATASET_REPAIR = edit_repair(
     "trainer_eval_dataset",
     r"\beval_dataset\s*=",
     lambda source, tree: _drop_keyword_edits(source, tree, TRAINERS, "eval_dataset"),
     "trainer eval_dataset dropped: DIPG test rows are generated and scored in the kit's evaluation cells",
 )
 
-TRAINER_REWARDS_REPAIR = _ast_repair(
+TRAINER_REWARDS_REPAIR = edit_repair(
     "trainer_reward_funcs",
     r"\breward_funcs\s*=",
     lambda source, tree: _keyword_value_edits(source, tree, ("GRPOTrainer",), "reward_funcs", "DSA_REWARD_FUNCS"),
@@ -574,7 +508,7 @@ TRAINER_REWARDS_REPAIR = _ast_repair(
 # by the kit's GRPO rows instead.
 GRPO_CONFIG_REMOVED = ("max_prompt_length",)
 
-GRPO_CONFIG_KEYWORDS_REPAIR = _ast_repair(
+GRPO_CONFIG_KEYWORDS_REPAIR = edit_repair(
     "grpo_config_removed_keywords",
     r"\bmax_prompt_length\s*=",
     lambda source, tree: [
@@ -599,13 +533,13 @@ def _find_tuple_model(source: str, tree: ast.Module) -> list[Edit]:
         ):
             for target, value in zip(node.targets[0].elts, node.value.elts):
                 if isinstance(target, ast.Name) and target.id in _MODEL_VARIABLES and _const(value, str):
-                    start, end = _span(source, value)
+                    start, end = span(source, value)
                     edits.append((start, end, "MODEL_ID"))
     return edits
 
 
 def _tuple_model_reason(source: str, _code: str) -> str:
-    tree = _parse(source)
+    tree = parse(source)
     names = []
     for node in (tree.body if tree else []):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple):
@@ -618,8 +552,8 @@ def _tuple_model_reason(source: str, _code: str) -> str:
 MODEL_TUPLE_REPAIR = Repair(
     name="model_id_tuple",
     detect=r"^\s*\w+(\s*,\s*\w+)+\s*=\s*[\"']",
-    fix=lambda s: _apply(s, _find_tuple_model(s, _parse(s))) if _parse(s) else s,
-    needs=lambda s, _code: bool(_parse(s) and _find_tuple_model(s, _parse(s))),
+    fix=lambda s: apply_edits(s, _find_tuple_model(s, parse(s))) if parse(s) else s,
+    needs=lambda s, _code: bool(parse(s) and _find_tuple_model(s, parse(s))),
     reason="hard-coded model id -> MODEL_ID (parameters cell)",
     describe=_tuple_model_reason,
 )

@@ -23,7 +23,8 @@ import ast
 import re
 
 from .base import Repair
-from .tunix_repairs import _apply, _call_name, _parse, _span, _train_statement, _trainer_names
+from .source_edits import Edit, apply_edits, call_name, edit_repair, line_starts, span
+from .tunix_repairs import _fix_grpo_log, _jax_name, _parse, _train_statement, _trainer_names
 
 # ------------------------------------------------------------ mesh written as MESH = [shape, axes]
 
@@ -32,14 +33,7 @@ def _starred_mesh_names(code: str) -> set[str]:
     return set(re.findall(r"\bmake_mesh\(\s*\*\s*([A-Za-z_]\w*)", code))
 
 
-def _jax_name(code: str) -> str:
-    return "jax" if re.search(r"^\s*import jax\s*$", code, re.M) else '__import__("jax")'
-
-
-def _mesh_list_edits(source: str, code: str) -> list[tuple[int, int, str]]:
-    tree = _parse(source)
-    if tree is None:
-        return []
+def _mesh_list_edits(source: str, tree: ast.Module, code: str) -> list[Edit]:
     names = _starred_mesh_names(code)
     edits = []
     for node in tree.body:
@@ -47,20 +41,20 @@ def _mesh_list_edits(source: str, code: str) -> list[tuple[int, int, str]]:
                 and node.targets[0].id in names and isinstance(node.value, (ast.List, ast.Tuple)) \
                 and len(node.value.elts) == 2 and "DSA_HAS_TPU" not in ast.get_source_segment(source, node):
             shape, axes = node.value.elts
-            start, end = _span(source, shape)
+            start, end = span(source, shape)
             ones = ", ".join(["1"] * (len(axes.elts) - 1)) if isinstance(axes, (ast.Tuple, ast.List)) else "1"
             edits.append((start, end, f"({source[start:end]} if DSA_HAS_TPU else (len({_jax_name(code)}.devices()), {ones}))"))
     return edits
 
 
-MESH_LIST_REPAIR = Repair(
-    name="tpu_mesh_list",
-    detect=r"^\w+\s*=\s*[\[(]",
-    fix=lambda source, code: _apply(source, _mesh_list_edits(source, code)),
-    fix_sees_notebook=True,
-    needs=lambda source, code: bool(_mesh_list_edits(source, code)),
-    reason="hardware fallback: the TPU mesh shape in MESH = [shape, axes] (jax.make_mesh(*MESH)) -> "
+MESH_LIST_REPAIR = edit_repair(
+    "tpu_mesh_list",
+    r"^\w+\s*=\s*[\[(]",
+    _mesh_list_edits,
+    "hardware fallback: the TPU mesh shape in MESH = [shape, axes] (jax.make_mesh(*MESH)) -> "
     "(len(jax.devices()), 1) without a TPU",
+    sees_notebook=True,
+    magics_as_pass=True,
 )
 
 
@@ -72,8 +66,8 @@ def _device_count_statements(source: str) -> list[ast.Assign]:
     found = []
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and _call_name(node.value) == "len" and node.value.args \
-                and _call_name(node.value.args[0]) == "devices" and "DSA_HAS_TPU" not in ast.get_source_segment(source, node):
+                and call_name(node.value) == "len" and node.value.args \
+                and call_name(node.value.args[0]) == "devices" and "DSA_HAS_TPU" not in ast.get_source_segment(source, node):
             found.append(node)
     return found
 
@@ -81,9 +75,9 @@ def _device_count_statements(source: str) -> list[ast.Assign]:
 def _fix_device_count(source: str) -> str:
     edits = []
     for node in _device_count_statements(source):
-        _, end = _span(source, node.value)
+        _, end = span(source, node.value)
         edits.append((end, end, " if DSA_HAS_TPU else 1  # hardware fallback: no TPU, one mesh row per device below"))
-    return _apply(source, edits)
+    return apply_edits(source, edits)
 
 
 DEVICE_COUNT_REPAIR = Repair(
@@ -100,7 +94,7 @@ def _starred_mesh_calls(source: str) -> list[ast.Call]:
     tree = _parse(source)
     if tree is None:
         return []
-    return [n for n in ast.walk(tree) if _call_name(n) == "make_mesh" and len(n.args) == 1
+    return [n for n in ast.walk(tree) if call_name(n) == "make_mesh" and len(n.args) == 1
             and isinstance(n.args[0], ast.Starred) and not any(k.arg == "axis_types" for k in n.keywords)]
 
 
@@ -109,9 +103,9 @@ def _fix_starred_mesh(source: str) -> str:
     for call in _starred_mesh_calls(source):
         jax_name = ast.get_source_segment(source, call.func.value) if isinstance(call.func, ast.Attribute) else "jax"
         value = ast.get_source_segment(source, call.args[0].value)
-        _, end = _span(source, call)
+        _, end = span(source, call)
         edits.append((end - 1, end - 1, f", axis_types=({jax_name}.sharding.AxisType.Auto,) * len({value}[1])"))
-    return _apply(source, edits)
+    return apply_edits(source, edits)
 
 
 STARRED_MESH_AXES_REPAIR = Repair(
@@ -162,9 +156,9 @@ def _assigned_from(function: ast.FunctionDef, predicate) -> str | None:
 def _gemma3_loader(source: str, function: ast.FunctionDef) -> str:
     lines = source.split("\n")
     indent = " " * (function.body[0].col_offset - function.col_offset)
-    mesh = _assigned_from(function, lambda v: _call_name(v) == "make_mesh") or "mesh"
+    mesh = _assigned_from(function, lambda v: call_name(v) == "make_mesh") or "mesh"
     config = _assigned_from(function, lambda v: _is_preset(v) is not None) or "model_config"
-    mesh_call = next((n for n in ast.walk(function) if _call_name(n) == "make_mesh"), None)
+    mesh_call = next((n for n in ast.walk(function) if call_name(n) == "make_mesh"), None)
     mesh_args = ", ".join(ast.get_source_segment(source, a) for a in mesh_call.args) if mesh_call else "*MESH"
     ret = next(n for n in ast.walk(function) if isinstance(n, ast.Return) and n.value is not None)
     returned = [e.id for e in (ret.value.elts if isinstance(ret.value, ast.Tuple) else [ret.value])
@@ -190,15 +184,13 @@ def _gemma3_loader(source: str, function: ast.FunctionDef) -> str:
 
 
 def _fix_gemma2_loaders(source: str) -> str:
-    starts = [0]
-    for line in source.split("\n"):
-        starts.append(starts[-1] + len(line) + 1)
+    starts = line_starts(source)
     edits = []
     for function in _gemma2_loaders(source):
         start = starts[function.lineno - 1]
         end = starts[function.end_lineno - 1] + len(source.split("\n")[function.end_lineno - 1])
         edits.append((start, end, _gemma3_loader(source, function)))
-    return _apply(source, edits)
+    return apply_edits(source, edits)
 
 
 GEMMA2_LOADER_REPAIR = Repair(
@@ -236,9 +228,9 @@ def _preset_chains(source: str) -> list[tuple[ast.Raise, str, str]]:
 def _fix_preset_chain(source: str) -> str:
     edits = []
     for raise_node, target, preset in _preset_chains(source):
-        start, end = _span(source, raise_node)
+        start, end = span(source, raise_node)
         edits.append((start, end, f"{target} = {preset}  # DSA kit: any other Gemma-3 folder (config.json decides)"))
-    return _apply(source, edits)
+    return apply_edits(source, edits)
 
 
 PRESET_CHAIN_REPAIR = Repair(
@@ -255,14 +247,14 @@ def _download_assignments(source: str) -> list[ast.Assign]:
     if tree is None:
         return []
     return [n for n in ast.walk(tree) if isinstance(n, ast.Assign) and len(n.targets) == 1
-            and _call_name(n.value) in ("model_download", "snapshot_download")
-            and (_call_name(n.value) == "snapshot_download" or "kagglehub" in ast.unparse(n.value.func))]
+            and call_name(n.value) in ("model_download", "snapshot_download")
+            and (call_name(n.value) == "snapshot_download" or "kagglehub" in ast.unparse(n.value.func))]
 
 
 DOWNLOAD_REPAIR = Repair(
     name="checkpoint_download",
     detect=r"\b(kagglehub\.model_download|snapshot_download)\(",
-    fix=lambda source: _apply(source, [(*_span(source, n.value), "dsa_resolve_model(MODEL_ID)")
+    fix=lambda source: apply_edits(source, [(*span(source, n.value), "dsa_resolve_model(MODEL_ID)")
                                        for n in _download_assignments(source)]),
     needs=lambda source, _code: bool(_download_assignments(source)),
     reason="download of a fixed checkpoint (Hugging Face / Kaggle) -> dsa_resolve_model(MODEL_ID): a local "
@@ -270,11 +262,8 @@ DOWNLOAD_REPAIR = Repair(
 )
 
 
-def _gemma2_statement_edits(source: str, code: str) -> list[tuple[int, int, str]]:
+def _gemma2_statement_edits(source: str, tree: ast.Module, code: str) -> list[Edit]:
     """Top-level Gemma 2 statements: params conversion, a gemma2 config preset, Transformer.from_params."""
-    tree = _parse(source)
-    if tree is None:
-        return []
     config = mesh = None
     for name in re.findall(r"^(\w+)\s*=\s*[\w.]*make_mesh\(", code, re.M):
         mesh = name
@@ -282,10 +271,10 @@ def _gemma2_statement_edits(source: str, code: str) -> list[tuple[int, int, str]
     for node in tree.body:
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
             continue
-        target, call = node.targets[0].id, _call_name(node.value)
+        target, call = node.targets[0].id, call_name(node.value)
         preset = _is_preset(node.value) or (call if isinstance(node.value, ast.Call) and
                                             "TransformerConfig." in ast.unparse(node.value.func) else None)
-        start, end = _span(source, node)
+        start, end = span(source, node)
         if call == "load_and_format_params":
             edits.append((start, end, f"# DSA kit: no Gemma 2 params to convert (base: {target} = ...load_and_format_params(...))"))
         elif preset and not preset.startswith("gemma3"):
@@ -305,14 +294,14 @@ def _gemma2_statement_edits(source: str, code: str) -> list[tuple[int, int, str]
     return edits
 
 
-GEMMA2_STATEMENTS_REPAIR = Repair(
-    name="gemma2_statements",
-    detect=r"\b(load_and_format_params|from_params|TransformerConfig\.gemma2|ModelConfig\.gemma2)",
-    fix=lambda source, code: _apply(source, _gemma2_statement_edits(source, code)),
-    fix_sees_notebook=True,
-    needs=lambda source, code: bool(_gemma2_statement_edits(source, code)),
-    reason="Gemma 2 model built from a converted Kaggle Flax checkpoint -> Gemma 3 from MODEL_ID's safetensors "
+GEMMA2_STATEMENTS_REPAIR = edit_repair(
+    "gemma2_statements",
+    r"\b(load_and_format_params|from_params|TransformerConfig\.gemma2|ModelConfig\.gemma2)",
+    _gemma2_statement_edits,
+    "Gemma 2 model built from a converted Kaggle Flax checkpoint -> Gemma 3 from MODEL_ID's safetensors "
     "with the folder's config (google-tunix 0.1.7; any Gemma-3 size)",
+    sees_notebook=True,
+    magics_as_pass=True,
 )
 
 
@@ -335,18 +324,18 @@ def _rollouts_without_stop(source: str) -> list[ast.Call]:
     tree = _parse(source)
     if tree is None:
         return []
-    return [n for n in ast.walk(tree) if _call_name(n) == "RolloutConfig"
+    return [n for n in ast.walk(tree) if call_name(n) == "RolloutConfig"
             and not any(k.arg == "eos_tokens" for k in n.keywords)]
 
 
 def _fix_rollout_stop(source: str) -> str:
     edits = []
     for call in _rollouts_without_stop(source):
-        _, end = _span(source, call)
+        _, end = span(source, call)
         inner = source[: end - 1].rstrip()
         comma = "" if inner.endswith((",", "(")) else ","
         edits.append((len(inner), end - 1, f"{comma}\n        eos_tokens=list(STOP_TOKEN_IDS),  # DSA kit: stop on 106 and 1\n    "))
-    return _apply(source, edits)
+    return apply_edits(source, edits)
 
 
 ROLLOUT_STOP_REPAIR = Repair(
@@ -363,30 +352,27 @@ ROLLOUT_STOP_REPAIR = Repair(
 _COLAB_DIR = r"^/(?:tmp/)?content(?:/|$)"
 
 
-def _colab_path_edits(source: str) -> list[tuple[int, int, str]]:
-    tree = _parse(source)
-    if tree is None:
-        return []
+def _colab_path_edits(source: str, tree: ast.Module) -> list[Edit]:
     inside_fstring = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
     edits = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in inside_fstring \
                 and re.match(_COLAB_DIR, node.value):
             rest = re.sub(_COLAB_DIR, "", node.value)
-            start, end = _span(source, node)
+            start, end = span(source, node)
             # absolute: orbax checkpoint managers refuse relative paths
             edits.append((start, end, f"os.path.abspath(os.path.join(OUTPUT_DIR, {rest!r}))" if rest
                           else "os.path.abspath(OUTPUT_DIR)"))
     return edits
 
 
-COLAB_PATHS_REPAIR = Repair(
-    name="colab_content_paths",
-    detect=r"[\"']/(tmp/)?content/",
-    fix=lambda source: _apply(source, _colab_path_edits(source)),
-    needs=lambda source, _code: bool(_colab_path_edits(source)),
-    reason="Colab's /tmp/content and /content folders (checkpoints, logs; shared by every run of this machine, and "
+COLAB_PATHS_REPAIR = edit_repair(
+    "colab_content_paths",
+    r"[\"']/(tmp/)?content/",
+    _colab_path_edits,
+    "Colab's /tmp/content and /content folders (checkpoints, logs; shared by every run of this machine, and "
     "a stale checkpoint there would be resumed) -> OUTPUT_DIR",
+    magics_as_pass=True,
 )
 
 _MODEL_ID_DIR = r"f([\"'])\./\{MODEL_ID\}([^\"'{}\n]*)\1"
@@ -422,17 +408,10 @@ WANDB_OPTIONAL_REPAIR = Repair(
 # ------------------------------------------------------------ GRPO-only notebook: grpo_log.json
 
 
-def _fix_grpo_train_log(source: str, code: str) -> str:
-    statement, name = _train_statement(source, _trainer_names(code, "GRPOLearner"))
-    lines = source.split("\n")
-    lines.insert(statement.end_lineno, f'DSA_GRPO_LOG = dsa_tunix_grpo_train_log({name}, Path(OUTPUT_DIR) / "grpo_log.json")')
-    return "\n".join(lines)
-
-
 GRPO_TRAIN_LOG_REPAIR = Repair(
     name="grpo_train_log",
     detect=r"\.train\(",
-    fix=_fix_grpo_train_log,
+    fix=_fix_grpo_log,
     fix_sees_notebook=True,
     needs=lambda source, code: "DSA_GRPO_LOG" not in source
     and _train_statement(source, _trainer_names(code, "GRPOLearner")) is not None,

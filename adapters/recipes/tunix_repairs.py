@@ -18,47 +18,19 @@ import ast
 import re
 
 from .base import Repair
+from .source_edits import Edit, apply_edits, call_name, edit_repair, parse, span
 
 # ----------------------------------------------------------------------------------------- helpers
 
 
 def _parse(source: str) -> ast.Module | None:
     """The cell's AST with IPython shell/magic lines read as ``pass`` (line numbers unchanged)."""
-    lines = [re.sub(r"^([ \t]*)[!%].*$", r"\1pass", line) for line in source.split("\n")]
-    try:
-        return ast.parse("\n".join(lines))
-    except SyntaxError:
-        return None
+    return parse(source, magics_as_pass=True)
 
 
-def _offsets(source: str) -> list[int]:
-    """Character offset of the start of each line (1-based line numbers index offsets[line - 1])."""
-    starts, total = [], 0
-    for line in source.split("\n"):
-        starts.append(total)
-        total += len(line) + 1
-    return starts
-
-
-def _span(source: str, node: ast.AST) -> tuple[int, int]:
-    starts = _offsets(source)
-    return starts[node.lineno - 1] + node.col_offset, starts[node.end_lineno - 1] + node.end_col_offset
-
-
-def _apply(source: str, edits: list[tuple[int, int, str]]) -> str:
-    for start, end, text in sorted(edits, reverse=True):
-        source = source[:start] + text + source[end:]
-    return source
-
-
-def _call_name(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Call):
-        func = node.func
-        if isinstance(func, ast.Attribute):
-            return func.attr
-        if isinstance(func, ast.Name):
-            return func.id
-    return None
+def _jax_name(code: str) -> str:
+    """How the notebook's code can name jax: ``jax`` where it imports it, else an inline import."""
+    return "jax" if re.search(r"^\s*import jax\s*$", code, re.M) else '__import__("jax")'
 
 
 def _top_statement(tree: ast.Module, node: ast.AST) -> ast.stmt | None:
@@ -72,7 +44,7 @@ def _top_statement(tree: ast.Module, node: ast.AST) -> ast.stmt | None:
 
 
 def _mesh_calls(tree: ast.Module) -> list[ast.Call]:
-    return [n for n in ast.walk(tree) if _call_name(n) == "make_mesh" and len(n.args) >= 2
+    return [n for n in ast.walk(tree) if call_name(n) == "make_mesh" and len(n.args) >= 2
             and not any(k.arg == "axis_types" for k in n.keywords)]
 
 
@@ -84,9 +56,9 @@ def _fix_mesh_axes(source: str) -> str:
     for call in _mesh_calls(tree):
         jax_name = ast.get_source_segment(source, call.func.value) if isinstance(call.func, ast.Attribute) else "jax"
         names = ast.get_source_segment(source, call.args[1])
-        _, end = _span(source, call)
+        _, end = span(source, call)
         edits.append((end - 1, end - 1, f", axis_types=({jax_name}.sharding.AxisType.Auto,) * len({names})"))
-    return _apply(source, edits)
+    return apply_edits(source, edits)
 
 
 MESH_AXES_REPAIR = Repair(
@@ -112,36 +84,33 @@ def _literal_shape(node: ast.AST) -> bool:
         isinstance(e, ast.Constant) and isinstance(e.value, int) for e in node.elts)
 
 
-def _shape_edits(source: str, code: str) -> list[tuple[int, int, str]]:
-    tree = _parse(source)
-    if tree is None:
-        return []
+def _shape_edits(source: str, tree: ast.Module, code: str) -> list[Edit]:
     names = _mesh_shape_names(code)
-    jax_name = "jax" if re.search(r"^\s*import jax\s*$", code, re.M) else '__import__("jax")'
+    jax_name = _jax_name(code)
     edits = []
     for node in ast.walk(tree):
         target = None
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
                 and node.targets[0].id in names and _literal_shape(node.value):
             target = node.value
-        elif _call_name(node) == "make_mesh" and node.args and _literal_shape(node.args[0]):
+        elif call_name(node) == "make_mesh" and node.args and _literal_shape(node.args[0]):
             target = node.args[0]
         if target is not None:
-            start, end = _span(source, target)
+            start, end = span(source, target)
             text = source[start:end]
             ones = ", ".join(["1"] * (len(target.elts) - 1))
             edits.append((start, end, f"({text} if DSA_HAS_TPU else (len({jax_name}.devices()), {ones}))"))
     return edits
 
 
-MESH_SHAPE_REPAIR = Repair(
-    name="tpu_mesh_shape",
-    detect=r"\(\s*\d+\s*,\s*\d+\s*\)",
-    fix=lambda source, code: _apply(source, _shape_edits(source, code)),
-    fix_sees_notebook=True,
-    needs=lambda source, code: bool(_shape_edits(source, code)),
-    reason="hardware fallback: the TPU mesh shape (written for a TPU v5e-8) -> (len(jax.devices()), 1) "
+MESH_SHAPE_REPAIR = edit_repair(
+    "tpu_mesh_shape",
+    r"\(\s*\d+\s*,\s*\d+\s*\)",
+    _shape_edits,
+    "hardware fallback: the TPU mesh shape (written for a TPU v5e-8) -> (len(jax.devices()), 1) "
     "without a TPU",
+    sees_notebook=True,
+    magics_as_pass=True,
 )
 
 
@@ -158,7 +127,7 @@ def _environ_key(statement: ast.stmt) -> str | None:
         target = statement.targets[0]
         if isinstance(target, ast.Subscript) and "environ" in ast.dump(target.value):
             node = target.slice
-    elif isinstance(statement, ast.Expr) and _call_name(statement.value) == "setdefault" \
+    elif isinstance(statement, ast.Expr) and call_name(statement.value) == "setdefault" \
             and "environ" in ast.dump(statement.value.func) and statement.value.args:
         node = statement.value.args[0]
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -218,7 +187,7 @@ def _memory_stats_assignments(source: str) -> list[ast.Assign]:
     for loop in ast.walk(tree):
         if isinstance(loop, ast.For):
             for index, statement in enumerate(loop.body):
-                if isinstance(statement, ast.Assign) and _call_name(statement.value) == "memory_stats" \
+                if isinstance(statement, ast.Assign) and call_name(statement.value) == "memory_stats" \
                         and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
                     following = loop.body[index + 1] if index + 1 < len(loop.body) else None
                     if not (isinstance(following, ast.If) and "DSA" in (ast.get_source_segment(source, following) or "")):
@@ -253,10 +222,7 @@ MEMORY_STATS_REPAIR = Repair(
 # -------------------------------------------------------------- /kaggle/working outside Kaggle
 
 
-def _kaggle_path_edits(source: str) -> list[tuple[int, int, str]]:
-    tree = _parse(source)
-    if tree is None:
-        return []
+def _kaggle_path_edits(source: str, tree: ast.Module) -> list[Edit]:
     inside_fstring = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
     inside_fstring |= {id(n.body) for n in ast.walk(tree)  # already repaired: ("/kaggle/working" if IN_KAGGLE ...)
                        if isinstance(n, ast.IfExp) and isinstance(n.test, ast.Name) and n.test.id == "IN_KAGGLE"}
@@ -265,19 +231,19 @@ def _kaggle_path_edits(source: str) -> list[tuple[int, int, str]]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in inside_fstring \
                 and re.match(r"^/kaggle/working(/|$)", node.value):
             rest = node.value[len("/kaggle/working"):]
-            start, end = _span(source, node)
+            start, end = span(source, node)
             base = '("/kaggle/working" if IN_KAGGLE else os.getcwd())'  # os: imported by the headless cell
             edits.append((start, end, f"{base} + {rest!r}" if rest else base))
     return edits
 
 
-KAGGLE_WORKING_REPAIR = Repair(
-    name="kaggle_working",
-    detect=r"[\"']/kaggle/working",
-    fix=lambda source: _apply(source, _kaggle_path_edits(source)),
-    needs=lambda source, _code: bool(_kaggle_path_edits(source)),
-    reason="/kaggle/working paths -> the working directory outside Kaggle (creating /kaggle/working elsewhere "
+KAGGLE_WORKING_REPAIR = edit_repair(
+    "kaggle_working",
+    r"[\"']/kaggle/working",
+    _kaggle_path_edits,
+    "/kaggle/working paths -> the working directory outside Kaggle (creating /kaggle/working elsewhere "
     "would make every later run believe it is on Kaggle)",
+    magics_as_pass=True,
 )
 
 
@@ -308,7 +274,7 @@ def _preset_calls(source: str) -> list[ast.Call]:
     tree = _parse(source)
     if tree is None:
         return []
-    wrapped = {id(a) for n in ast.walk(tree) if _call_name(n) == "dsa_tunix_model_config" for a in n.args}
+    wrapped = {id(a) for n in ast.walk(tree) if call_name(n) == "dsa_tunix_model_config" for a in n.args}
     return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
             and isinstance(n.func.value, (ast.Attribute, ast.Name))
             and (n.func.value.attr if isinstance(n.func.value, ast.Attribute) else n.func.value.id) == "ModelConfig"
@@ -318,9 +284,9 @@ def _preset_calls(source: str) -> list[ast.Call]:
 def _fix_preset(source: str) -> str:
     edits = []
     for call in _preset_calls(source):
-        start, end = _span(source, call)
+        start, end = span(source, call)
         edits.append((start, end, f"dsa_tunix_model_config({source[start:end]}, local_model_path)"))
-    return _apply(source, edits)
+    return apply_edits(source, edits)
 
 
 MODEL_CONFIG_REPAIR = Repair(
@@ -338,7 +304,7 @@ def _tokenizer_calls(source: str) -> list[ast.Call]:
     tree = _parse(source)
     if tree is None:
         return []
-    return [n for n in ast.walk(tree) if _call_name(n) == "Tokenizer"
+    return [n for n in ast.walk(tree) if call_name(n) == "Tokenizer"
             and any(k.arg == "tokenizer_path" for k in n.keywords)
             and not any(k.arg == "tokenizer_type" for k in n.keywords)]
 
@@ -346,7 +312,7 @@ def _tokenizer_calls(source: str) -> list[ast.Call]:
 TOKENIZER_REPAIR = Repair(
     name="tunix_tokenizer",
     detect=r"\bTokenizer\(",
-    fix=lambda source: _apply(source, [(*_span(source, c), "dsa_tunix_tokenizer(local_model_path)")
+    fix=lambda source: apply_edits(source, [(*span(source, c), "dsa_tunix_tokenizer(local_model_path)")
                                        for c in _tokenizer_calls(source)]),
     needs=lambda source, _code: bool(_tokenizer_calls(source)),
     reason="Tunix SentencePiece Tokenizer (appends <eos> to every encoded prompt, so sampler and GRPO prompts "
@@ -372,7 +338,7 @@ def _alias_statement(source: str, code: str) -> ast.stmt | None:
         return None
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and node.targets[0].id == name and _call_name(node.value) == "create_model_from_safe_tensors":
+                and node.targets[0].id == name and call_name(node.value) == "create_model_from_safe_tensors":
             return _top_statement(tree, node)
     return None
 
@@ -452,10 +418,7 @@ _TAG_VALUES = {
 _PROMPT_NAMES = ("SYSTEM_PROMPT", "system_prompt", "TEMPLATE", "PROMPT_TEMPLATE")
 
 
-def _tag_edits(source: str) -> list[tuple[int, int, str]]:
-    tree = _parse(source)
-    if tree is None:
-        return []
+def _tag_edits(source: str, tree: ast.Module) -> list[Edit]:
     edits = []
     for statement in tree.body:
         if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
@@ -467,22 +430,22 @@ def _tag_edits(source: str) -> list[tuple[int, int, str]]:
         if isinstance(value, ast.Constant) and isinstance(value.value, str):
             for pattern, dipg in _TAG_VALUES.items():
                 if re.fullmatch(pattern, value.value):
-                    edits.append((*_span(source, value), f"{dipg}  # DIPG tag (base notebook: {value.value!r})"))
+                    edits.append((*span(source, value), f"{dipg}  # DIPG tag (base notebook: {value.value!r})"))
         if name in _PROMPT_NAMES and isinstance(value, (ast.Constant, ast.JoinedStr)):
-            start, end = _span(source, statement)
+            start, end = span(source, statement)
             what = "system prompt" if "system" in name.lower() else "prompt template"
             edits.append((start, end, f"# {name}: the DIPG {what} comes from the kit's tags and prompt cells "
                           f"(base notebook: a math-tutor {what})"))
     return edits
 
 
-DIPG_TAGS_REPAIR = Repair(
-    name="dipg_tags_kept_cell",
-    detect=r"[\"']</?(reasoning|answer|start_working_out|end_working_out|SOLUTION)>[\"']|^(SYSTEM_PROMPT|TEMPLATE)\s*=",
-    fix=lambda source: _apply(source, _tag_edits(source)),
-    needs=lambda source, _code: bool(_tag_edits(source)),
-    reason="math-tutor tags and prompt in a kept settings cell -> the DIPG think/answer tags; SYSTEM_PROMPT and "
+DIPG_TAGS_REPAIR = edit_repair(
+    "dipg_tags_kept_cell",
+    r"[\"']</?(reasoning|answer|start_working_out|end_working_out|SOLUTION)>[\"']|^(SYSTEM_PROMPT|TEMPLATE)\s*=",
+    _tag_edits,
+    "math-tutor tags and prompt in a kept settings cell -> the DIPG think/answer tags; SYSTEM_PROMPT and "
     "TEMPLATE defer to the kit's DIPG prompt",
+    magics_as_pass=True,
 )
 
 
@@ -498,7 +461,7 @@ def _train_statement(source: str, names: set[str]) -> tuple[ast.stmt, str] | Non
     if tree is None:
         return None
     for node in ast.walk(tree):
-        if _call_name(node) == "train" and isinstance(node.func.value, ast.Name) and node.func.value.id in names:
+        if call_name(node) == "train" and isinstance(node.func.value, ast.Name) and node.func.value.id in names:
             statement = _top_statement(tree, node)
             if statement is not None:
                 return statement, node.func.value.id

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import re
 
-from .base import Repair, Rule
+from .base import Rule
 from .hf_repairs import (
     CUDA_DEVICE_FALLBACK,
     GPU_MEMORY_FALLBACK,
@@ -24,68 +24,15 @@ from .hf_repairs import (
     QUANTIZATION_FALLBACK,
     TRAINING_FLAGS_FALLBACK,
 )
+from .source_edits import call_name, calls, edit_repair, parse, segment, span
 
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def _parse(source: str) -> ast.Module | None:
-    lines = [re.sub(r"^(\s*)[!%]", r"\1#", line) for line in source.split("\n")]
-    try:
-        return ast.parse("\n".join(lines))
-    except SyntaxError:
-        return None
-
-
-def _offset(source: str, lineno: int, col: int) -> int:
-    lines = source.split("\n")
-    before = sum(len(line) + 1 for line in lines[: lineno - 1])
-    return before + len(lines[lineno - 1].encode("utf-8")[:col].decode("utf-8", errors="ignore"))
-
-
-def _span(source: str, node: ast.AST) -> tuple[int, int]:
-    return _offset(source, node.lineno, node.col_offset), _offset(source, node.end_lineno, node.end_col_offset)
-
-
-def _apply(source: str, edits: list[tuple[int, int, str]]) -> str:
-    for start, end, text in sorted(set(edits), reverse=True):
-        source = source[:start] + text + source[end:]
-    return source
-
-
-def _call_name(call: ast.Call) -> str:
-    if isinstance(call.func, ast.Attribute):
-        return call.func.attr
-    if isinstance(call.func, ast.Name):
-        return call.func.id
-    return ""
-
-
-def _calls(tree: ast.AST, *names: str):
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and _call_name(n) in names]
-
-
 def display_only(source: str) -> bool:
     """Every top-level statement is a bare expression (a cell that only shows something)."""
-    tree = _parse(source)
+    tree = parse(source)
     return bool(tree and tree.body) and all(isinstance(stmt, ast.Expr) for stmt in tree.body)
-
-
-def _edit_repair(name: str, detect: str, finder, reason: str, describe=None) -> Repair:
-    """A repair whose edits ``finder(source, tree, notebook_code)`` computes; applies only where it finds one."""
-
-    def edits(source: str, code: str) -> list:
-        tree = _parse(source)
-        return finder(source, tree, code) if tree is not None else []
-
-    return Repair(
-        name=name,
-        detect=detect,
-        fix=lambda source, code="": _apply(source, edits(source, code)),
-        fix_sees_notebook=True,
-        needs=lambda source, code: bool(edits(source, code)),
-        reason=reason,
-        describe=describe,
-    )
 
 
 def has_sft_stage(code: str) -> bool:
@@ -103,7 +50,7 @@ def _saved_folders(code: str) -> set[str]:
 def _model_literals(tree) -> list[ast.Constant]:
     """String literals naming the model: ``from_pretrained(model_name="...")`` and ``model_name = "..."``."""
     found = []
-    for call in _calls(tree, "from_pretrained"):
+    for call in calls(tree, "from_pretrained"):
         found += [k.value for k in call.keywords if k.arg == "model_name"]
     for stmt in tree.body:
         if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "model_name" for t in stmt.targets):
@@ -113,11 +60,11 @@ def _model_literals(tree) -> list[ast.Constant]:
 
 def _find_model_names(source, tree, code):
     saved = _saved_folders(code)
-    return [(*_span(source, value), "MODEL_ID") for value in _model_literals(tree) if value.value not in saved]
+    return [(*span(source, value), "MODEL_ID") for value in _model_literals(tree) if value.value not in saved]
 
 
 def _model_reason(source: str, code: str) -> str:
-    tree = _parse(source)
+    tree = parse(source)
     names = [v.value for v in (_model_literals(tree) if tree else [])]
     foreign = [n for n in names if "gemma" not in n.lower() and n not in _saved_folders(code)]
     if foreign:
@@ -127,45 +74,48 @@ def _model_reason(source: str, code: str) -> str:
     return "hard-coded model_name -> MODEL_ID (parameters cell)"
 
 
-MODEL_NAME_REPAIR = _edit_repair(
+MODEL_NAME_REPAIR = edit_repair(
     "unsloth_model_name",
     r"\bmodel_name\s*=\s*[\"']",
     _find_model_names,
     "hard-coded model_name -> MODEL_ID (parameters cell)",
     describe=_model_reason,
+    sees_notebook=True,
 )
 
 # --------------------------------------------------------------------------------- hardware fallbacks
 
 
-def _find_true_keyword(keyword_name: str, calls: tuple[str, ...] = ()):
+def _find_true_keyword(keyword_name: str, call_names: tuple[str, ...] = ()):
     def finder(source, tree, _code):
         edits = []
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and (not calls or _call_name(node) in calls):
+            if isinstance(node, ast.Call) and (not call_names or call_name(node) in call_names):
                 for keyword in node.keywords:
                     if keyword.arg == keyword_name and isinstance(keyword.value, ast.Constant) and keyword.value.value is True:
-                        edits.append((*_span(source, keyword.value), "True and DSA_HAS_CUDA"))
+                        edits.append((*span(source, keyword.value), "True and DSA_HAS_CUDA"))
         return edits
 
     return finder
 
 
-FAST_INFERENCE_FALLBACK = _edit_repair(
+FAST_INFERENCE_FALLBACK = edit_repair(
     "hw_fast_inference",
     r"\bfast_inference\s*=\s*True\b",
     _find_true_keyword("fast_inference"),
     "hardware fallback: fast_inference=True (vLLM) needs CUDA; without it the model loads for HF generation "
     "(fast_inference = True and DSA_HAS_CUDA) and GRPO generates with transformers (use_vllm stays off, "
     "unslothai/unsloth#2107)",
+    sees_notebook=True,
 )
 
-USE_VLLM_FALLBACK = _edit_repair(
+USE_VLLM_FALLBACK = edit_repair(
     "hw_use_vllm",
     r"\buse_vllm\s*=\s*True\b",
     _find_true_keyword("use_vllm"),
     "hardware fallback: use_vllm=True needs CUDA and a vLLM engine; without them GRPO generates with "
     "transformers (use_vllm = True and DSA_HAS_CUDA)",
+    sees_notebook=True,
 )
 
 
@@ -178,59 +128,61 @@ def _find_vllm_setup(source, tree, _code):
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             module = stmt.module if isinstance(stmt, ast.ImportFrom) else stmt.names[0].name
             if module and module.split(".")[0] == "vllm":
-                start, end = _span(source, stmt)
+                start, end = span(source, stmt)
                 text = source[start:end]
                 edits.append((start, end, f"if DSA_HAS_CUDA:  # vLLM needs CUDA\n    {text}"))
                 imported |= {(a.asname or a.name).split(".")[0] for a in stmt.names}
         elif (
             isinstance(stmt, ast.Assign)
             and isinstance(stmt.value, ast.Call)
-            and (_call_name(stmt.value) in imported or _call_name(stmt.value) == "SamplingParams")
+            and (call_name(stmt.value) in imported or call_name(stmt.value) == "SamplingParams")
         ):
-            start, end = _span(source, stmt.value)
+            start, end = span(source, stmt.value)
             edits.append((start, end, f"{source[start:end]} if DSA_HAS_CUDA else None"))
     return edits
 
 
-VLLM_SETUP_FALLBACK = _edit_repair(
+VLLM_SETUP_FALLBACK = edit_repair(
     "hw_vllm_setup",
     r"^(from\s+vllm\b|import\s+vllm\b)",
     _find_vllm_setup,
     "hardware fallback: vLLM needs CUDA; without it the vLLM import is skipped and its SamplingParams are "
     "None (GRPO samples with transformers), the rest of the cell runs as written",
+    sees_notebook=True,
 )
 
 
 def _find_save_lora(source, tree, _code):
     edits = []
-    for call in _calls(tree, "save_lora"):
+    for call in calls(tree, "save_lora"):
         func = call.func
         if isinstance(func, ast.Attribute):
-            owner = source[slice(*_span(source, func.value))]
-            edits.append((*_span(source, func), f"({owner}.save_lora if DSA_HAS_CUDA else {owner}.save_pretrained)"))
+            owner = segment(source, func.value)
+            edits.append((*span(source, func), f"({owner}.save_lora if DSA_HAS_CUDA else {owner}.save_pretrained)"))
     return edits
 
 
-SAVE_LORA_FALLBACK = _edit_repair(
+SAVE_LORA_FALLBACK = edit_repair(
     "hw_save_lora",
     r"\.save_lora\(",
     _find_save_lora,
     "hardware fallback: model.save_lora comes with the vLLM engine (fast_inference, CUDA); without it the "
     "LoRA adapter is saved with save_pretrained (the same adapter_model.safetensors)",
+    sees_notebook=True,
 )
 
 
 def _find_grpo_config(source, tree, _code):
     edits = []
-    for call in _calls(tree, "GRPOConfig"):
+    for call in calls(tree, "GRPOConfig"):
         if isinstance(call.func, ast.Name):
-            start, end = _span(source, call.func)
+            start, end = span(source, call.func)
             paren = source.index("(", end)
             edits.append((start, paren + 1, "dsa_trl_config(GRPOConfig, "))
     return edits
 
 
-GRPO_CONFIG_COMPAT = _edit_repair(
+GRPO_CONFIG_COMPAT = edit_repair(
     "hw_grpo_config",
     r"(?<![\w.])GRPOConfig\(",
     _find_grpo_config,
@@ -238,6 +190,7 @@ GRPO_CONFIG_COMPAT = _edit_repair(
     "notebooks pass (max_prompt_length, warmup_ratio, vllm_sampling_params): GRPOConfig(...) -> "
     "dsa_trl_config(GRPOConfig, ...), which drops only what this TRL rejects (warmup_ratio -> warmup_steps) "
     "and makes the batch a multiple of num_generations, as Unsloth does on GPU",
+    sees_notebook=True,
 )
 
 HARDWARE_REPAIRS = (
@@ -260,14 +213,14 @@ HARDWARE_REPAIRS = (
 def _find_grpo_steps(source, tree, code):
     target = "GRPO_MAX_STEPS" if has_sft_stage(code) else "MAX_STEPS"
     edits = []
-    for call in _calls(tree, "GRPOConfig"):
+    for call in calls(tree, "GRPOConfig"):
         for keyword in call.keywords:
             if keyword.arg == "max_steps" and isinstance(keyword.value, ast.Constant):
-                edits.append((*_span(source, keyword.value), target))
+                edits.append((*span(source, keyword.value), target))
     return edits
 
 
-GRPO_STEPS_REPAIR = _edit_repair(
+GRPO_STEPS_REPAIR = edit_repair(
     "grpo_max_steps",
     r"\bGRPOConfig\(",
     _find_grpo_steps,
@@ -275,52 +228,56 @@ GRPO_STEPS_REPAIR = _edit_repair(
     describe=lambda source, code: "GRPO max_steps literal -> "
     + ("GRPO_MAX_STEPS (parameters cell; the SFT stage before it takes MAX_STEPS)" if has_sft_stage(code)
        else "MAX_STEPS (parameters cell; GRPO is this notebook's only training stage)"),
+    sees_notebook=True,
 )
 
 
 def _find_epochs_only(source, tree, _code):
     edits = []
-    for call in _calls(tree, "SFTConfig", "GRPOConfig", "TrainingArguments"):
+    for call in calls(tree, "SFTConfig", "GRPOConfig", "TrainingArguments"):
         names = {k.arg for k in call.keywords}
         if "num_train_epochs" in names and "max_steps" not in names:
             keyword = next(k for k in call.keywords if k.arg == "num_train_epochs")
-            end = _span(source, keyword.value)[1]
+            end = span(source, keyword.value)[1]
             edits.append((end, end, ", max_steps = MAX_STEPS"))
     return edits
 
 
-EPOCHS_TO_STEPS_REPAIR = _edit_repair(
+EPOCHS_TO_STEPS_REPAIR = edit_repair(
     "epochs_max_steps",
     r"\bnum_train_epochs\s*=",
     _find_epochs_only,
     "training length by epochs only -> max_steps = MAX_STEPS added (parameters cell; max_steps wins over "
     "num_train_epochs)",
+    sees_notebook=True,
 )
 
 
 def _trainer_dataset(trainer: str, dataset: str):
     def finder(source, tree, _code):
         edits = []
-        for call in _calls(tree, trainer):
+        for call in calls(tree, trainer):
             for keyword in call.keywords:
-                if keyword.arg == "train_dataset" and source[slice(*_span(source, keyword.value))] != dataset:
-                    edits.append((*_span(source, keyword.value), dataset))
+                if keyword.arg == "train_dataset" and segment(source, keyword.value) != dataset:
+                    edits.append((*span(source, keyword.value), dataset))
         return edits
 
     return finder
 
 
-SFT_DATASET_REPAIR = _edit_repair(
+SFT_DATASET_REPAIR = edit_repair(
     "sft_train_dataset",
     r"\bSFTTrainer\(",
     _trainer_dataset("SFTTrainer", "dsa_sft_dataset"),
     "SFTTrainer reads the kit's masked DIPG rows (dsa_sft_dataset)",
+    sees_notebook=True,
 )
-GRPO_DATASET_REPAIR = _edit_repair(
+GRPO_DATASET_REPAIR = edit_repair(
     "grpo_train_dataset",
     r"\bGRPOTrainer\(",
     _trainer_dataset("GRPOTrainer", "dsa_grpo_dataset"),
     "GRPOTrainer reads the DIPG prompts (dsa_grpo_dataset)",
+    sees_notebook=True,
 )
 
 # ------------------------------------------------------------------------------------ display cells
@@ -340,18 +297,19 @@ def _find_row_index(source, tree, _code):
             and type(node.slice.value) is int
             and node.slice.value > 0
         ):
-            base = source[slice(*_span(source, node.value))]
+            base = segment(source, node.value)
             if _DATASET_EXPR.match(base):
-                edits.append((*_span(source, node.slice), f"min({node.slice.value}, len({base}) - 1)"))
+                edits.append((*span(source, node.slice), f"min({node.slice.value}, len({base}) - 1)"))
     return edits
 
 
-ROW_INDEX_REPAIR = _edit_repair(
+ROW_INDEX_REPAIR = edit_repair(
     "display_row_index",
     r"dataset\w*\[\s*[1-9]\d*\s*\]",
     _find_row_index,
     "display of row N -> the last DIPG row when there are fewer (MAX_TRAIN_ROWS and the length limit keep "
     "few rows in small runs)",
+    sees_notebook=True,
 )
 
 # Columns of the kit's GRPO prompt rows (prompt, question, context, answer) under the base's names.
@@ -367,19 +325,20 @@ def _find_columns(source, tree, _code):
             isinstance(node, ast.Subscript)
             and isinstance(node.slice, ast.Constant)
             and node.slice.value in GRPO_COLUMN_SYNONYMS
-            and re.match(r"^\w*dataset\w*\b", source[slice(*_span(source, node.value))])
+            and re.match(r"^\w*dataset\w*\b", segment(source, node.value))
         ):
-            quote = source[_span(source, node.slice)[0]]
-            edits.append((*_span(source, node.slice), f"{quote}{GRPO_COLUMN_SYNONYMS[node.slice.value]}{quote}"))
+            quote = source[span(source, node.slice)[0]]
+            edits.append((*span(source, node.slice), f"{quote}{GRPO_COLUMN_SYNONYMS[node.slice.value]}{quote}"))
     return edits
 
 
-GRPO_COLUMN_REPAIR = _edit_repair(
+GRPO_COLUMN_REPAIR = edit_repair(
     "display_grpo_column",
     r"[\"'](" + "|".join(GRPO_COLUMN_SYNONYMS) + r")[\"']",
     _find_columns,
     "display of a math column -> its DIPG prompt-row column (solution -> answer: the gold reply; problem -> "
     "question)",
+    sees_notebook=True,
 )
 
 # ------------------------------------------------------------------------------------------- rules
