@@ -114,6 +114,10 @@ ENVIRONMENTS = {"core": (".venv", "dsa-core"), "unsloth": (".venv-unsloth", "dsa
 ENVIRONMENT_KNOBS = {"core": {}, "unsloth": {}, "tunix": {"MAX_PROMPT_LENGTH": 1024}}
 
 
+# Skip reason where the real notebooks are absent (a user's clone): the one skip CI allows (tests/conftest.py).
+NO_REAL_NOTEBOOKS = "real base notebooks absent (../shared/base_notebooks/ or $DSA_BASE_NOTEBOOKS)"
+
+
 def real_notebooks_dir() -> Path | None:
     """``$DSA_BASE_NOTEBOOKS``, else the first ``shared/base_notebooks`` beside the repository or above it."""
     explicit = os.environ.get("DSA_BASE_NOTEBOOKS")
@@ -163,7 +167,7 @@ def run_real_notebook(path: Path, run_dir: Path, timeout: float = 1800, knobs: d
     adapted = run_dir / "adapted.ipynb"
     recipe, _why = detect_family(read_notebook(str(path)))
     environment = environment_of(recipe)
-    venv, kernel = ENVIRONMENTS[environment]
+    venv, _kernel = ENVIRONMENTS[environment]
     start = time.perf_counter()
     adapt = subprocess.run([sys.executable, str(ROOT / "scripts" / "adapt_dsa_notebook.py"), str(path), "-o",
                             str(adapted), "--force"], capture_output=True, text=True, cwd=ROOT)
@@ -173,17 +177,9 @@ def run_real_notebook(path: Path, run_dir: Path, timeout: float = 1800, knobs: d
     if adapt.returncode != 0:
         return {**result, "returncode": None, "wall_s": None, "peak_rss_mb": None, "stderr": "",
                 "freeze_changed": False}
-    params = {"MODEL_ID": str(MODEL), "DATASET_ID": str(DATA), "OUTPUT_DIR": str(run_dir / "out"), **KNOBS,
-              **GRPO_KNOBS, **ENVIRONMENT_KNOBS[environment], **(knobs or {})}
-    cmd = [str(Path(sys.executable).parent / "papermill"), str(adapted), str(run_dir / "executed.ipynb"),
-           "-k", kernel, "--cwd", str(run_dir), "--no-progress-bar"]
-    for name, value in params.items():
-        cmd += ["-p", name, str(value)]
-    env = {**os.environ, "JUPYTER_PATH": str(ROOT / venv / "share" / "jupyter"), "DSA_HEADLESS": "1",
-           "DSA_SKIP_INSTALL": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled", "PIP_NO_INDEX": "1"}
+    params = {**KNOBS, **GRPO_KNOBS, **ENVIRONMENT_KNOBS[environment], **(knobs or {})}
     before = pip_freeze(venv)
-    run = _run_with_peak(cmd, env, run_dir, timeout)
+    run = run_on_kernel(adapted, run_dir, environment, params, timeout)
     after = pip_freeze(venv)
     out = run_dir / "out"
     evals = {}
@@ -192,6 +188,123 @@ def run_real_notebook(path: Path, run_dir: Path, timeout: float = 1800, knobs: d
     return {**result, **run, "freeze_changed": before != after, "freeze_before": before, "freeze_after": after,
             "train_log": _read_json(out / "train_log.json"), "grpo_log": _read_json(out / "grpo_log.json"),
             "evals": evals, "executed": run_dir / "executed.ipynb", "out_dir": out}
+
+
+def environment_missing(environment: str) -> str | None:
+    """Why a notebook of ``environment`` cannot run here (model, data, venv, kernel or papermill absent).
+
+    None when nothing is missing.
+    """
+    venv, kernel = ENVIRONMENTS[environment]
+    if not MODEL.exists():
+        return f"the tiny model is missing ({MODEL}; make models)"
+    if not DATA.exists():
+        return f"the offline dataset is missing ({DATA}; make data)"
+    if not (ROOT / venv / "bin" / "python").exists():
+        return f"{venv} is absent (make env / make env-families builds it)"
+    if not (ROOT / venv / "share" / "jupyter" / "kernels" / kernel).is_dir():
+        return f"kernel {kernel} is not registered in {venv} (make env / make env-families)"
+    if not (Path(sys.executable).parent / "papermill").exists():
+        return "papermill is not installed in this environment"
+    return None
+
+
+def run_on_kernel(notebook: Path, run_dir: Path, environment: str, params: dict,
+                  timeout: float = 1800) -> dict:
+    """papermill ``notebook`` on ``environment``'s kernel in ``run_dir``, offline, installing nothing.
+
+    ``MODEL_ID``/``DATASET_ID`` default to the tiny model and the offline split, ``OUTPUT_DIR`` is
+    ``run_dir/out``; ``params`` add to or override them. -> :func:`_run_with_peak`'s dict plus
+    ``executed`` and ``out_dir``.
+    """
+    venv, kernel = ENVIRONMENTS[environment]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    params = {"MODEL_ID": str(MODEL), "DATASET_ID": str(DATA), "OUTPUT_DIR": str(run_dir / "out"), **params}
+    cmd = [str(Path(sys.executable).parent / "papermill"), str(notebook), str(run_dir / "executed.ipynb"),
+           "-k", kernel, "--cwd", str(run_dir), "--no-progress-bar"]
+    for name, value in params.items():
+        cmd += ["-p", name, str(value)]
+    env = {**os.environ, "JUPYTER_PATH": str(ROOT / venv / "share" / "jupyter"), "DSA_HEADLESS": "1",
+           "DSA_SKIP_INSTALL": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled", "PIP_NO_INDEX": "1"}
+    return {**_run_with_peak(cmd, env, run_dir, timeout), "executed": run_dir / "executed.ipynb",
+            "out_dir": run_dir / "out"}
+
+
+# ----------------------------------------------------------------------------- reference values
+# What the kit itself computes on the rows a notebook run used: the tests compare the files a run
+# writes (train_log.json, eval_*.json) with these, so a notebook that logs or scores wrongly is caught.
+
+EVAL_SUMMARY_KEYS = ("strict_format", "gym_mean_reward", "safe", "hallucination", "refusal", "format_error")
+
+
+def masking_reference(max_train_rows: int, max_seq_length: int) -> dict:
+    """The masking core on a notebook's SFT rows (the first ``max_train_rows`` train rows of DATA).
+
+    -> {"kept", "dropped", "trained_tokens", "total_tokens", "trained_share"}; rows whose reply
+    ``max_seq_length`` would cut are dropped, as the kit's SFT cells do.
+    """
+    from transformers import AutoTokenizer
+
+    from .chat import GEMMA_CHAT_TEMPLATE
+    from .dataset import load_splits
+    from .masking import mask_batch
+
+    tokenizer = AutoTokenizer.from_pretrained(MODEL)
+    tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+    rows = list(load_splits(str(DATA))["train"])[:max_train_rows]
+    conversations = [[m for m in row["messages"] if m["role"] in ("user", "assistant")] for row in rows]
+    masked, dropped = mask_batch(conversations, tokenizer, max_seq_length)
+    trained = sum(sum(example.loss_mask) for _, example in masked)
+    total = sum(len(example.input_ids) for _, example in masked)
+    return {"kept": len(masked), "dropped": len(dropped), "trained_tokens": trained, "total_tokens": total,
+            "trained_share": trained / total if total else None}
+
+
+def kit_eval_summary(replies: list[str]) -> dict:
+    """The kit's evaluation (adapters/evaluation.py + the gym) of ``replies`` against the first test rows.
+
+    ``replies[n]`` answers test row n of DATA, as the notebooks' evaluation cell pairs them
+    (``dsa_eval_rows = dsa_test_rows[:NUM_EVAL_ROWS]``). The replies are scored as saved: the notebook's
+    ``dsa_generate`` has already put a pre-filled ``<think>`` back, and its summary scored that same text.
+    -> the notebook summary's fields: rows, strict_format, failure_kinds and EVAL_SUMMARY_KEYS (the kit
+    rounds rates to 6 places).
+    """
+    from .dataset import load_splits
+    from .evaluation import evaluate_rows, summarise
+
+    rows = list(load_splits(str(DATA))["test"])[: len(replies)]
+    if len(rows) != len(replies):
+        raise ValueError(f"{len(replies)} replies but only {len(rows)} test rows in {DATA}")
+    overall = summarise(evaluate_rows(rows, list(enumerate(replies))))["overall"]
+    gym = overall["gym"]
+    return {
+        "rows": overall["n"],
+        "strict_format": overall["strict_format_rate"],
+        "failure_kinds": {kind: count for kind, count in overall["strict_failures"].items() if count},
+        "gym_mean_reward": gym["mean_reward"],
+        "safe": gym["safe_rate"],
+        "hallucination": gym["hallucination_rate"],
+        "refusal": gym["refusal_rate"],
+        "format_error": gym["format_error_rate"],
+    }
+
+
+def eval_mismatches(summary: dict, replies: list[str], tolerance: float = 1e-6) -> list[str]:
+    """Where a notebook's evaluation ``summary`` of ``replies`` differs from :func:`kit_eval_summary`.
+
+    -> one line per differing field (empty: they agree). Rates and the mean reward may differ by
+    ``tolerance`` (the kit rounds to 6 places, the notebook's cell does not).
+    """
+    kit = kit_eval_summary(replies)
+    found = [f"{key}: notebook {summary.get(key)!r}, kit {kit[key]!r}" for key in ("rows", "failure_kinds")
+             if summary.get(key) != kit[key]]
+    for key in EVAL_SUMMARY_KEYS:
+        value = summary.get(key)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or abs(value - kit[key]) > tolerance:
+            found.append(f"{key}: notebook {value!r}, kit {kit[key]!r}")
+    return found
 
 
 def _run_with_peak(cmd: list[str], env: dict, run_dir: Path, timeout: float, poll: float = 0.2) -> dict:

@@ -100,7 +100,8 @@ def run(args) -> int:
             raise NotebookError(f"{output}: is a directory")
         folder = output.parent if str(output.parent) else Path(".")
         if not folder.is_dir():
-            raise NotebookError(f"{output}: folder {folder} does not exist")
+            state = "is not a folder" if folder.exists() else "does not exist"
+            raise NotebookError(f"{output}: folder {folder} {state}")
         if not os.access(folder, os.W_OK):
             raise NotebookError(f"{output}: folder {folder} is not writable")
     try:

@@ -18,7 +18,7 @@ import pytest
 from adapters.dataflow import FlowCell, cell_names, check_contract, removable, undefined_reads
 from adapters.errors import NotebookError
 from adapters.notebook_io import read_notebook
-from adapters.notebook_runs import real_notebooks
+from adapters.notebook_runs import NO_REAL_NOTEBOOKS, real_notebooks
 from adapters.patcher import adapt, format_report
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "notebooks" / "trl_sft.ipynb"
@@ -141,7 +141,7 @@ def test_report_lists_names_the_kit_provides():
 # -------------------------------------------------------------------------- the real originals
 
 
-@pytest.mark.skipif(not real_notebooks(), reason="../shared/base_notebooks/ is absent (a user's clone)")
+@pytest.mark.skipif(not real_notebooks(), reason=NO_REAL_NOTEBOOKS)
 def test_real_originals_are_consistent_except_kaggle_missing_imports():
     found = {}
     for path in real_notebooks():

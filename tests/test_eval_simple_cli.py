@@ -53,6 +53,22 @@ def test_limit_and_rerun_is_identical(tmp_path):
         assert (a / name).read_bytes() == (b / name).read_bytes()
 
 
+def _md_tables(report: str) -> dict[str, list[list[str]]]:
+    """report.md -> {section heading: table rows (header first, separator dropped) as lists of cells}."""
+    tables: dict[str, list[list[str]]] = {}
+    heading = None
+    for line in report.splitlines():
+        if line.startswith("## "):
+            heading = line[3:]
+        elif line.startswith("|") and not line.startswith("|---"):
+            tables.setdefault(heading, []).append([cell.strip() for cell in line.strip("|").split("|")])
+    return tables
+
+
+def _pct(value) -> str:
+    return f"{100 * value:.1f} %"
+
+
 def test_compare(tmp_path):
     before, after = tmp_path / "before", tmp_path / "after"
     assert _run("--responses", RESPONSES, "--dataset", DATASET, "--out", before, "--limit", 4) == 0
@@ -61,6 +77,47 @@ def test_compare(tmp_path):
     assert "| metric | after | before | gold replies (ceiling) |" in report
     assert "| reasoning | before |" in report and "| reasoning | after |" in report
     assert (after / "report.png").read_bytes()[:8] == PNG_SIGNATURE
+    # The compared numbers: every column holds its own run's figures from that run's metrics.json.
+    m_after = json.loads((after / "metrics.json").read_text())
+    m_before = json.loads((before / "metrics.json").read_text())
+    assert (m_after["n"], m_before["n"]) == (9, 4)
+    assert "- rows evaluated: 9 (before: 4)" in report
+    tables = _md_tables(report)
+    overall = {row[0]: row[1:] for row in tables["Overall"][1:]}
+    figures = {
+        "strict format": lambda o: _pct(o["strict_format_rate"]),
+        "lenient format (three blocks found)": lambda o: _pct(o["lenient_format_rate"]),
+        "`<proof>` present": lambda o: _pct(o["tag_presence"]["proof"]),
+        "proofs quoting the context verbatim": lambda o: _pct(o["proof_grounding_share"]),
+        "gym mean reward": lambda o: f"{o['gym']['mean_reward']:.2f}",
+        "gym safe rate": lambda o: _pct(o["gym"]["safe_rate"]),
+        "gym hallucination rate": lambda o: _pct(o["gym"]["hallucination_rate"]),
+        "gym consistency rate": lambda o: _pct(o["gym"]["consistency_rate"]),
+    }
+    for name, figure in figures.items():
+        assert overall[name][:2] == [figure(m_after["overall"]), figure(m_before["overall"])], name
+    # The two runs really differ on these rows, so a report showing one run twice cannot pass.
+    assert [n for n, cells in overall.items() if n in figures and cells[0] != cells[1]] == [
+        "strict format", "lenient format (three blocks found)", "`<proof>` present",
+        "proofs quoting the context verbatim", "gym mean reward", "gym safe rate", "gym hallucination rate",
+        "gym consistency rate"]
+    by_type = {(row[0], row[1]): row[2:] for row in tables["By type"][1:]}
+    expected = {}
+    for label, m in (("after", m_after), ("before", m_before)):
+        for t, g in m["by_type"].items():
+            expected[(t, label)] = [str(g["n"]), _pct(g["strict_format_rate"]),
+                                    f"{g['gym']['mean_reward']:.2f}", _pct(g["gym"]["safe_rate"])]
+    assert {key: [cells[0], cells[1], cells[4], cells[5]] for key, cells in by_type.items()} == expected
+    assert set(m_before["by_type"]) == {"reasoning", "refusal"}  # the other types have no "before" row
+    a, b = m_after["overall"], m_before["overall"]
+    failures = tables[next(h for h in tables if h.startswith("Strict-format"))][1:]
+    assert {row[0]: row[1:] for row in failures} == {
+        kind: [str(a["strict_failures"][kind]), str(b["strict_failures"][kind]),
+               str(a["strict_failures_any"][kind]), str(b["strict_failures_any"][kind])]
+        for kind in a["strict_failures"]}
+    branches = {row[0]: row[1:3] for row in tables["Gym rubric branch that decided each row"][1:]}
+    assert branches == {k: [str(a["gym"]["branches"][k]), str(b["gym"]["branches"][k])]
+                        for k in a["gym"]["branches"]}
 
 
 def _bad_responses(tmp_path: Path, text: str) -> Path:
@@ -178,14 +235,39 @@ def test_absent_model_folder(tmp_path, capsys):
 
 @pytest.mark.e2e
 def test_model_lora_adapter_over_tiny_model(tmp_path, tiny_model_dir):
+    import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from adapters.chat import render_prompt
+    from adapters.eval_run import load_test_rows
+    from adapters.generation import generate
+
+    torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
     adapter = tmp_path / "adapter"
-    get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")).save_pretrained(
-        str(adapter))
+    # init_lora_weights=False: a non-zero adapter (the default B = 0 would change nothing).
+    config = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj", "o_proj", "down_proj"],
+                        init_lora_weights=False, task_type="CAUSAL_LM")
+    peft_model = get_peft_model(base, config).eval()
+    peft_model.save_pretrained(str(adapter))
     assert (adapter / "adapter_config.json").is_file()
+    limit, new_tokens = 2, 8
     out = tmp_path / "lora"
-    assert _run("--model", adapter, "--dataset", DATASET, "--out", out, "--limit", 1, "--max-new-tokens", 4) == 0
-    assert len((out / "responses.jsonl").read_text().splitlines()) == 1
+    assert _run("--model", adapter, "--dataset", DATASET, "--out", out, "--limit", limit,
+                "--max-new-tokens", new_tokens, "--batch-size", 1) == 0
+    with_adapter = [json.loads(line)["response"]
+                    for line in (out / "responses.jsonl").read_text().splitlines()]
+    assert len(with_adapter) == limit and all(with_adapter)
+    # The adapter is applied: the replies are the in-memory adapter model's, and differ from the base
+    # model's on the same rows (greedy, so both are reproducible).
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    prompts = [render_prompt(row["messages"]) for row in load_test_rows(str(DATASET))[:limit]]
+    assert with_adapter == generate(peft_model, tokenizer, prompts, max_new_tokens=new_tokens, batch_size=1)
+    with peft_model.disable_adapter():
+        without = generate(peft_model, tokenizer, prompts, max_new_tokens=new_tokens, batch_size=1)
+    assert all(without) and all(a != b for a, b in zip(with_adapter, without)), (with_adapter, without)
+    # metrics.json is that of the adapter's replies: re-scoring them gives the same file.
+    again = tmp_path / "again"
+    assert _run("--responses", out / "responses.jsonl", "--dataset", DATASET, "--out", again) == 0
+    assert (again / "metrics.json").read_text() == (out / "metrics.json").read_text()

@@ -32,6 +32,24 @@ def test_length_sorted_batches_rejects_batch_size_zero():
         length_sorted_batches([3], 0)
 
 
+def _greedy_reference(model, tokenizer, prompt: str, max_new_tokens: int) -> list[int]:
+    """Greedy decoding written out by hand: argmax of a full forward pass per step, no generate()."""
+    import torch
+
+    from adapters.chat import STOP_TOKEN_IDS
+
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    new: list[int] = []
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            logits = model(input_ids=torch.tensor([ids + new])).logits[0, -1]
+            token = int(logits.argmax())
+            if token in STOP_TOKEN_IDS:
+                break
+            new.append(token)
+    return new
+
+
 @pytest.mark.e2e
 def test_generate_keeps_prompt_order_and_matches_one_by_one(tiny_model_dir):
     from adapters.generation import load_model
@@ -43,3 +61,10 @@ def test_generate_keeps_prompt_order_and_matches_one_by_one(tiny_model_dir):
     one_by_one = [generate(model, tokenizer, [p], max_new_tokens=6, batch_size=1)[0] for p in prompts]
     assert len(batched) == len(prompts)
     assert batched == one_by_one
+    # Not empty, and the very replies a hand-written greedy loop gives on each prompt alone.
+    references = [_greedy_reference(model, tokenizer, p, 6) for p in prompts]
+    assert all(len(ids) > 0 for ids in references), references
+    assert batched == [tokenizer.decode(ids, skip_special_tokens=False) for ids in references]
+    assert all(reply.strip() for reply in batched), batched
+    # Replies depend on the prompt (not one fixed string for every row).
+    assert len(set(batched)) > 1, batched

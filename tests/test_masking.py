@@ -237,13 +237,18 @@ def test_tunix_shapes_and_shift(tokenizer):
     assert batch["input_tokens"].shape == (2, length) and batch["input_tokens"].dtype == np.int32
     assert batch["input_mask"].shape == (2, length) and batch["input_mask"].dtype == bool
     trained = _tunix_default_loss_targets(batch["input_tokens"], batch["input_mask"])
-    for ex, targets, tokens in zip(examples, trained, batch["input_tokens"]):
+    assert len(trained) == len(examples) == 2
+    for row, (ex, targets) in enumerate(zip(examples, trained)):
+        # Each row: its own tokens and mask, then padding (pad id, mask off) to the full length.
+        n = len(ex.input_ids)
+        tokens, mask = batch["input_tokens"][row], batch["input_mask"][row]
+        assert n < length and tokens[:n].tolist() == ex.input_ids
+        assert mask[:n].astype(int).tolist() == ex.loss_mask
+        assert (tokens[n:] == PAD_ID).all() and not mask[n:].any(), row
         # The trained predictions are exactly the reply tokens + <end_of_turn>, nothing else.
         assert targets == ex.trained_ids()
         assert targets[-1] == END_OF_TURN_ID
         assert tokenizer.decode(targets[:3]) == "<think>"
-        n = len(ex.input_ids)
-        assert (tokens[n:] == PAD_ID).all() and not batch["input_mask"][0][len(examples[0].input_ids):].any()
     assert tunix_trained_targets(**to_tunix(examples[0], length)) == examples[0].trained_ids()
     # The Kaggle notebook's convention (mask one token late) would miss the first "<" piece.
     late = np.roll(batch["input_mask"], 1, axis=1)
@@ -285,6 +290,7 @@ def test_trl_pretokenized_rows(tiny_model, tokenizer, tmp_path):
     # Under any completion_only_loss setting TRL must train exactly our mask (assistant_masks always applies).
     for setting in (None, True, False):
         prepared = trl_prepared(tiny_model, tokenizer, rows, tmp_path, completion_only_loss=setting, max_length=512)
+        assert len(prepared) == len(examples) == 2
         for (_, ex), out in zip(examples, prepared):
             assert out["input_ids"] == ex.input_ids
             assert _labels_mask(out["labels"]) == ex.loss_mask
@@ -299,6 +305,7 @@ def test_trl_prompt_completion_rows(tiny_model, tokenizer, tmp_path):
     prepared = trl_prepared(
         tiny_model, tokenizer, [to_prompt_completion(v) for v in variants], tmp_path, max_length=None, **TRL_SFT_KWARGS
     )
+    assert len(prepared) == len(variants)
     for messages, out in zip(variants, prepared):
         mine = mask_conversation(messages, tokenizer)
         assert out["input_ids"] == mine.input_ids
@@ -308,6 +315,7 @@ def test_trl_prompt_completion_rows(tiny_model, tokenizer, tmp_path):
     # The trap TRL_SFT_KWARGS avoids: completion_only_loss alone also trains the "\n" that the
     # template writes after the final <end_of_turn> (outside the generation block), and only that.
     alone = trl_prepared(tiny_model, tokenizer, rows, tmp_path, max_length=None, completion_only_loss=True)[0]
+    assert alone["input_ids"] == ex.input_ids and len(alone["labels"]) == len(ex.loss_mask)
     extra = [i for i, (a, b) in enumerate(zip(_labels_mask(alone["labels"]), ex.loss_mask)) if a != b]
     assert extra == [len(ex.input_ids) - 1] and tokenizer.decode([ex.input_ids[-1]]) == "\n"
 
@@ -322,6 +330,7 @@ def test_trl_agrees_on_all_offline_rows(tiny_model, tokenizer, offline_jsonl, tm
         tiny_model, tokenizer, [to_prompt_completion(r["messages"]) for r in rows], tmp_path,
         max_length=None, **TRL_SFT_KWARGS,
     )
+    assert len(prepared) == len(examples)
     mismatches = [
         i for (i, ex), out in zip(examples, prepared)
         if out["input_ids"] != ex.input_ids or _labels_mask(out["labels"]) != ex.loss_mask

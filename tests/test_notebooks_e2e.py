@@ -5,46 +5,29 @@ lands in the repo), on ``models/tiny-gemma3`` and ``data/dipg`` with small knobs
 the run left, never printed text:
 
 * ``OUTPUT_DIR/train_log.json`` (written by the kit cell ``hf_train_log``): per-step losses finite and
-  the last below the first; the trained-token share equals what ``adapters.masking.mask_batch`` gives
-  on the same rows;
-* ``OUTPUT_DIR/eval_*.json`` (the evaluation cell): every summary field present;
+  the last below the first; the trained and total token counts equal what ``adapters.masking.mask_batch``
+  gives on the same rows;
+* ``OUTPUT_DIR/eval_*.json`` (the evaluation cell): every summary figure equals what the kit's evaluation
+  (``adapters/evaluation.py`` and the gym) computes on the replies the notebook saved, against the same
+  test rows (``adapters.notebook_runs.eval_mismatches``);
 * the executed notebook: no cell raised (papermill exits non-zero otherwise).
 
 Marked ``e2e`` (slow: tens of seconds per family on 2 CPU cores). A family is skipped, with the reason,
-only when its virtual environment or kernel is absent (``make env-families`` builds them).
+only when the model, the data, its virtual environment or kernel is absent (``make models data
+env-families`` builds them); under ``DSA_CI=1`` (``.ci/run``) that skip is a failure (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 
-from adapters.notebook_runs import DATA, FAMILIES, KNOBS, MODEL, Family, missing_requirements, run_notebook
+from adapters.notebook_runs import (EVAL_SUMMARY_KEYS, FAMILIES, KNOBS, MODEL, eval_mismatches,
+                                    masking_reference, missing_requirements, run_notebook)
 
-SUMMARY_FIELDS = {"rows", "strict_format", "failure_kinds", "gym_mean_reward", "safe", "hallucination",
-                  "refusal", "format_error"}
-
-
-def expected_share(family: Family) -> float:
-    """The masking core on the notebook's own rows: first MAX_TRAIN_ROWS train rows, MAX_SEQ_LENGTH."""
-    from transformers import AutoTokenizer
-
-    from adapters.chat import GEMMA_CHAT_TEMPLATE
-    from adapters.dataset import load_splits
-    from adapters.masking import mask_batch
-
-    tokenizer = AutoTokenizer.from_pretrained(MODEL)
-    tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
-    rows = list(load_splits(str(DATA))["train"])[: KNOBS["MAX_TRAIN_ROWS"]]
-    conversations = [[m for m in row["messages"] if m["role"] in ("user", "assistant")] for row in rows]
-    masked, _dropped = mask_batch(conversations, tokenizer, KNOBS["MAX_SEQ_LENGTH"])
-    trained = sum(sum(example.loss_mask) for _, example in masked)
-    total = sum(len(example.input_ids) for _, example in masked)
-    assert total > 0, "no row fits MAX_SEQ_LENGTH: the knobs leave nothing to train"
-    return trained / total
+SUMMARY_FIELDS = {"rows", "strict_format", "failure_kinds", *EVAL_SUMMARY_KEYS}
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
@@ -72,22 +55,27 @@ def test_loss_finite_and_decreasing(executed_run):
     assert losses[-1] < losses[0], f"loss did not decrease: {losses}"
 
 
-def test_trained_token_share_matches_masking_core(executed_run):
+def test_trained_tokens_match_masking_core(executed_run):
     family, _executed, out_dir = executed_run
     log = json.loads((out_dir / "train_log.json").read_text())
-    assert log["trained_tokens"] and log["total_tokens"]
-    assert log["trained_share"] == pytest.approx(expected_share(family), abs=1e-9)
+    expected = masking_reference(KNOBS["MAX_TRAIN_ROWS"], KNOBS["MAX_SEQ_LENGTH"])
+    assert expected["kept"] > 0, "no row fits MAX_SEQ_LENGTH: the knobs leave nothing to train"
+    assert log["trained_tokens"] == expected["trained_tokens"] and log["total_tokens"] == expected["total_tokens"]
+    assert log["trained_share"] == pytest.approx(expected["trained_share"], abs=1e-9)
 
 
-def test_metrics_files_have_every_field(executed_run):
+def test_evaluation_figures_equal_the_kits(executed_run):
+    """Each eval_<label>.json: its summary is the kit's evaluation of its own saved replies."""
     family, _executed, out_dir = executed_run
     for label in family.eval_labels:
         path = out_dir / f"eval_{label}.json"
         assert path.is_file(), f"missing {path.name}; have {sorted(p.name for p in out_dir.iterdir())}"
         report = json.loads(path.read_text())
-        assert SUMMARY_FIELDS <= set(report["summary"]), SUMMARY_FIELDS - set(report["summary"])
-        assert report["summary"]["rows"] == KNOBS["NUM_EVAL_ROWS"]
-        assert len(report["replies"]) == KNOBS["NUM_EVAL_ROWS"]
+        summary, replies = report["summary"], report["replies"]
+        assert SUMMARY_FIELDS <= set(summary), SUMMARY_FIELDS - set(summary)
+        assert len(replies) == summary["rows"] == KNOBS["NUM_EVAL_ROWS"]
+        assert all(reply.startswith("<think>\n") for reply in replies), "the pre-filled <think> was lost"
+        assert not (diff := eval_mismatches(summary, replies)), (label, diff)
 
 
 def test_executed_notebook_has_no_error(executed_run):

@@ -181,21 +181,59 @@ def test_output_exists(tmp_path, capsys):
     assert out.read_text() == "keep me"
 
 
-def test_output_folder_missing_or_unwritable(tmp_path, capsys):
+def test_output_folder_missing_or_unwritable(tmp_path, capsys, monkeypatch):
+    """Outputs that cannot be written, each checkable as root (CI runs as root): exit 2, one error line
+    naming the output, the input byte for byte as it was, nothing written anywhere."""
     base = _good_copy(tmp_path)
-    assert adapt_dsa_notebook.main([str(base), "-o", str(tmp_path / "no" / "such" / "out.ipynb")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    before = base.read_bytes()
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    taken = tmp_path / "taken.ipynb"
+    taken.mkdir()
+    listing = _listing(tmp_path)
+
+    def refused(output: Path, words: str, *extra: str) -> None:
+        assert adapt_dsa_notebook.main([str(base), "-o", str(output), "--quiet", *extra]) == 2
+        captured = capsys.readouterr()
+        lines = captured.err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {output}: "), captured.err
+        assert words in lines[0], captured.err
+        assert captured.out == ""
+        assert base.read_bytes() == before
+        assert _listing(tmp_path) == listing  # no output, no temp file
+        assert blocker.read_text() == "a file, not a folder" and list(taken.iterdir()) == []
+
+    refused(tmp_path / "no" / "such" / "out.ipynb", "does not exist")
+    # The output's folder is a file: no folder can be made there, whoever runs the test.
+    refused(blocker / "out.ipynb", f"folder {blocker} is not a folder")
+    refused(blocker / "sub" / "out.ipynb", "does not exist")
+    # The output is an existing folder: refused, and not replaced even with --force.
+    refused(taken, "exists; pass --force")
+    refused(taken, "is a directory", "--force")
+    # A folder the user cannot write to. Root writes anywhere, so its permission check is what is
+    # tested: os.access answers "not writable" for this folder, as it does for a non-root user.
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("running as a user who can write anywhere (root)")
-        assert adapt_dsa_notebook.main([str(base), "-o", str(locked / "out.ipynb")]) == 2
-        assert "not writable" in capsys.readouterr().err
-        assert list(locked.iterdir()) == []
-    finally:
-        locked.chmod(0o700)
+    listing = _listing(tmp_path)
+    real_access = os.access
+
+    def access(path, mode, *args, **kwargs):
+        if Path(path) == locked and mode & os.W_OK:
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    refused(locked / "out.ipynb", "is not writable")
+    assert list(locked.iterdir()) == []
+    monkeypatch.setattr(os, "access", real_access)
+    # The write itself fails (a full disk, a read-only mount): still one line, no temp file left over.
+    import adapters.notebook_io as notebook_io
+
+    def failing_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(notebook_io.os, "replace", failing_replace)
+    refused(tmp_path / "out.ipynb", "No space left on device")
 
 
 def test_same_path_without_in_place(tmp_path, capsys):

@@ -51,6 +51,30 @@ def write_jsonl(path: Path, rows) -> Path:
     return path
 
 
+def written_splits(out: Path) -> tuple[list, list]:
+    """Open what prepare_dataset wrote: the saved DatasetDict and its JSONL copies must hold the same rows."""
+    import datasets
+
+    dd = datasets.load_from_disk(str(out))
+    assert sorted(dd) == ["test", "train"]
+    splits = []
+    for name in ("train", "test"):
+        rows = dd[name].to_list()
+        text = (out / f"{name}.jsonl").read_text(encoding="utf-8")
+        copies = [json.loads(line) for line in text.splitlines()]
+        assert rows and copies == rows, name
+        splits.append(rows)
+    return splits[0], splits[1]
+
+
+def upstream(rows) -> tuple[list, list]:
+    """FIELD_NOTES §1 written out: random.seed(42) shuffle, last 100 rows test."""
+    shuffled = list(rows)
+    random.seed(42)
+    random.shuffle(shuffled)
+    return shuffled[:-100], shuffled[-100:]
+
+
 # --- make_dipg_dataset.py --------------------------------------------------------------------
 
 def test_make_dataset_twice_is_byte_identical(tmp_path):
@@ -112,19 +136,16 @@ def test_prepare_reproduces_the_upstream_split_and_writes_jsonl_copies(tmp_path,
     shuffled = list(offline_rows)
     random.seed(42)
     random.shuffle(shuffled)
-    train = [json.loads(line) for line in (out / "train.jsonl").read_text(encoding="utf-8").splitlines()]
-    test = [json.loads(line) for line in (out / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    train, test = written_splits(out)
+    assert len(train) == 1400 and len(test) == 100
     assert train == shuffled[:1400] and test == shuffled[1400:1500]
-    import datasets
-
-    dd = datasets.load_from_disk(str(out))
-    assert dd["test"].to_list() == shuffled[1400:1500]
     assert source.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dipg", "dipg.jsonl"]
 
     # A prepared folder is itself a source whose split is kept.
     again = run(PREPARE, out, "--out", tmp_path / "again")
     assert again.returncode == 0 and "source splits kept" in again.stdout
+    assert written_splits(tmp_path / "again") == (train, test)
     assert (tmp_path / "again" / "test.jsonl").read_bytes() == (out / "test.jsonl").read_bytes()
 
 
@@ -139,6 +160,9 @@ def test_existing_out_is_refused_without_force(tmp_path, offline_rows):
     forced = run(PREPARE, source, "--out", out, "--force")
     assert forced.returncode == 0, forced.stderr
     assert not (out / "keep").exists() and "train: 50 rows" in forced.stdout
+    train, test = written_splits(out)
+    assert (len(train), len(test)) == (50, 100)
+    assert (train, test) == upstream(offline_rows[:150])
 
 
 def test_skip_invalid_counts_reasons_and_drops_rows(tmp_path, offline_rows):
@@ -154,6 +178,11 @@ def test_skip_invalid_counts_reasons_and_drops_rows(tmp_path, offline_rows):
     assert "reply_missing_tag: 2" in result.stdout
     assert "bad_type: 1" in result.stdout and "missing_metadata: 1" in result.stdout
     assert "train: 56 rows" in result.stdout and "test: 100 rows" in result.stdout
+    # The written splits hold exactly the 156 valid rows, split the upstream way.
+    train, test = written_splits(tmp_path / "out")
+    assert (len(train), len(test)) == (56, 100)
+    valid = [row for i, row in enumerate(rows) if i not in (3, 8, 20, 33)]
+    assert (train, test) == upstream(valid)
 
 
 # --- prepare_dataset.py: malformed inputs ----------------------------------------------------

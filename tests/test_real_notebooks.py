@@ -10,10 +10,12 @@ DSA_SKIP_INSTALL=1. The tests read what the run left:
 * ``pip freeze`` of the family venv is byte-identical before and after the run;
 * ``OUTPUT_DIR/train_log.json`` (SFT stage): one finite loss per step, the last below the first;
 * ``OUTPUT_DIR/grpo_log.json`` where the base trains with GRPO: every step logged, finite rewards;
-* ``OUTPUT_DIR/eval_*.json``: every summary field, one reply per evaluation row.
+* ``OUTPUT_DIR/eval_*.json``: one reply per evaluation row, and every summary figure equal to what the
+  kit's evaluation (``adapters/evaluation.py`` and the gym) computes on those saved replies.
 
-Skipped, with the reason, where the folder of real notebooks is absent (a user's clone) or a family
-environment is not built. Marked ``real`` and ``e2e``.
+Skipped, with the reason, where the folder of real notebooks is absent (a user's clone) or the model, the
+data or a family environment is not built; under ``DSA_CI=1`` (``.ci/run``) such a skip is a failure
+(tests/conftest.py). Marked ``real`` and ``e2e``.
 """
 
 from __future__ import annotations
@@ -24,35 +26,25 @@ import re
 
 import pytest
 
-from adapters.notebook_runs import (ENVIRONMENTS, GRPO_KNOBS, KNOBS, MODEL, ROOT, real_notebooks,
-                                    real_notebooks_dir, run_real_notebook)
+from adapters.notebook_runs import (EVAL_SUMMARY_KEYS, GRPO_KNOBS, KNOBS, NO_REAL_NOTEBOOKS, environment_missing,
+                                    eval_mismatches, real_notebooks, real_notebooks_dir, run_real_notebook)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real]
-SUMMARY_FIELDS = {"rows", "strict_format", "failure_kinds", "gym_mean_reward", "safe", "hallucination",
-                  "refusal", "format_error"}
+SUMMARY_FIELDS = {"rows", "strict_format", "failure_kinds", *EVAL_SUMMARY_KEYS}
 GRPO_RE = re.compile(r"\bGRPO(Trainer|Learner|Config)\b")
 NOTEBOOKS = real_notebooks()
-
-
-def _skip_reason(environment: str) -> str | None:
-    venv, kernel = ENVIRONMENTS[environment]
-    if not MODEL.exists():
-        return f"the tiny model is missing ({MODEL}; make models)"
-    if not (ROOT / venv / "share" / "jupyter" / "kernels" / kernel).is_dir():
-        return f"kernel {kernel} is not registered in {venv} (make env-families)"
-    return None
 
 
 @pytest.fixture(scope="module", params=[p.stem for p in NOTEBOOKS] or ["(none)"])
 def real_run(request, tmp_path_factory):
     if not NOTEBOOKS:
-        pytest.skip("no real base notebooks here: ../shared/base_notebooks/ is absent (set DSA_BASE_NOTEBOOKS)")
+        pytest.skip(NO_REAL_NOTEBOOKS)
     path = real_notebooks_dir() / f"{request.param}.ipynb"
     from adapters.notebook_io import read_notebook
     from adapters.notebook_runs import environment_of
     from adapters.patcher import detect_family
 
-    reason = _skip_reason(environment_of(detect_family(read_notebook(str(path)))[0]))
+    reason = environment_missing(environment_of(detect_family(read_notebook(str(path)))[0]))
     if reason:
         pytest.skip(f"{path.name} not run: {reason}")
     result = run_real_notebook(path, tmp_path_factory.mktemp(f"real_{request.param}"))
@@ -94,10 +86,14 @@ def test_training_logged(real_run):
         assert grpo["rewards"] and all(math.isfinite(x) for x in grpo["rewards"])
 
 
-def test_evaluation_written(real_run):
+def test_evaluation_figures_equal_the_kits(real_run):
+    """Each eval_<label>.json: its summary is the kit's evaluation of its own saved replies."""
     result, _ = real_run
     assert result["evals"], f"no eval_*.json in {result['out_dir']}"
-    for label, summary in result["evals"].items():
+    for label in result["evals"]:
+        report = json.loads((result["out_dir"] / f"eval_{label}.json").read_text())
+        summary, replies = report["summary"], report["replies"]
         assert SUMMARY_FIELDS <= set(summary), (label, SUMMARY_FIELDS - set(summary))
-        assert summary["rows"] == KNOBS["NUM_EVAL_ROWS"]
-        assert 0.0 <= summary["strict_format"] <= 1.0
+        assert len(replies) == summary["rows"] == KNOBS["NUM_EVAL_ROWS"], label
+        assert all(reply.startswith("<think>\n") for reply in replies), (label, "pre-filled <think> lost")
+        assert not (diff := eval_mismatches(summary, replies)), (label, diff)

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from adapters.notebook_io import read_notebook
-from adapters.notebook_runs import real_notebooks_dir
+from adapters.notebook_runs import NO_REAL_NOTEBOOKS, real_notebooks_dir
 from adapters.patcher import KIT_KEY, adapt
 from adapters.recipes import tunix_repairs as tr
 from adapters.recipes.common import parameter_owner_repairs
@@ -155,7 +155,7 @@ KAGGLE = "kaggle_dsa_sft_grpo_nolora_tunix.ipynb"
 def kaggle():
     folder = real_notebooks_dir()
     if folder is None or not (folder / KAGGLE).is_file():
-        pytest.skip(f"{KAGGLE} is not here (../shared/base_notebooks)")
+        pytest.skip(f"{NO_REAL_NOTEBOOKS}: {KAGGLE}")
     return adapt(read_notebook(folder / KAGGLE))
 
 
