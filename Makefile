@@ -42,7 +42,7 @@ demo: env models data
 	$(PY) scripts/inspect_masks.py $(DATA)/dipg --tokenizer $(MODELS)/gemma-3-270m --rows 1
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=disabled DSA_HEADLESS=1 \
-	  $(VENV)/bin/papermill notebooks/dsa/trl_sft_gsm8k.ipynb $(DEMO)/trl_sft_dsa.executed.ipynb \
+	  $(VENV)/bin/papermill notebooks/dsa/trl_sft_dsa.ipynb $(DEMO)/trl_sft_dsa.executed.ipynb \
 	  -k dsa-core --cwd $(DEMO) --no-progress-bar \
 	  -p MODEL_ID $(CURDIR)/$(MODELS)/gemma-3-270m -p DATASET_ID $(CURDIR)/$(DATA)/dipg -p OUTPUT_DIR $(CURDIR)/$(DEMO)/out \
 	  -p MAX_STEPS 3 -p MAX_SEQ_LENGTH 400 -p MAX_TRAIN_ROWS 12 -p NUM_EVAL_ROWS 2 -p MAX_NEW_TOKENS 48 -p USE_SYSTEM_PROMPT False
@@ -96,14 +96,19 @@ env-tunix: .venv-tunix/.installed
 notebooks-sync: env
 	find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort | xargs -r -n1 $(VENV)/bin/jupytext --sync
 
-# The DSA notebooks (issue 5): notebooks/dsa/X.ipynb is the patcher's output for notebooks/base/X.ipynb,
-# paired with a percent .py. tests/test_dsa_notebooks.py fails when they are stale.
-DSA_NOTEBOOKS := trl_sft_gsm8k unsloth_gemma3_sft_grpo_gsm8k tunix_gemma3_sft_grpo_gsm8k
+# The DSA notebooks (issue 5): notebooks/dsa/DSA.ipynb is the patcher's output for notebooks/base/BASE.ipynb
+# (pairs BASE:DSA below), paired with a percent .py. tests/test_dsa_notebooks.py fails when they are stale.
+# COLAB_REPO=OWNER/NAME (and COLAB_BRANCH) puts an Open in Colab badge in each; empty (the default): no badge.
+DSA_NOTEBOOKS := trl_sft_gsm8k:trl_sft_dsa unsloth_gemma3_sft_grpo_gsm8k:unsloth_gemma3_sft_grpo_dsa tunix_gemma3_sft_grpo_gsm8k:tunix_gemma3_sft_grpo_dsa
+COLAB_REPO ?=
+COLAB_BRANCH ?= main
 .PHONY: notebooks
 notebooks: env
-	@for n in $(DSA_NOTEBOOKS); do \
-	  $(PY) scripts/adapt_dsa_notebook.py notebooks/base/$$n.ipynb -o notebooks/dsa/$$n.ipynb \
-	    --colab-path notebooks/dsa/$$n.ipynb --force --quiet || exit $$?; \
+	@for pair in $(DSA_NOTEBOOKS); do \
+	  b=$${pair%%:*}; n=$${pair##*:}; \
+	  $(PY) scripts/adapt_dsa_notebook.py notebooks/base/$$b.ipynb -o notebooks/dsa/$$n.ipynb \
+	    --colab-repo "$(COLAB_REPO)" --colab-branch "$(COLAB_BRANCH)" --colab-path notebooks/dsa/$$n.ipynb \
+	    --force --quiet || exit $$?; \
 	  $(VENV)/bin/jupytext --quiet --set-formats ipynb,py:percent notebooks/dsa/$$n.ipynb || exit $$?; \
 	  $(VENV)/bin/jupytext --quiet --sync notebooks/dsa/$$n.ipynb || exit $$?; \
 	done

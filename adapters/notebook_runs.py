@@ -49,13 +49,13 @@ class Family:
 
 
 FAMILIES = {
-    "trl": Family("trl", "trl_sft_gsm8k", "dsa-core", ".venv", ("after_SFT",)),
+    "trl": Family("trl", "trl_sft_dsa", "dsa-core", ".venv", ("after_SFT",)),
     "unsloth": Family(
-        "unsloth", "unsloth_gemma3_sft_grpo_gsm8k", "dsa-unsloth", ".venv-unsloth", ("after_GRPO",),
+        "unsloth", "unsloth_gemma3_sft_grpo_dsa", "dsa-unsloth", ".venv-unsloth", ("after_GRPO",),
         extra=tuple(GRPO_KNOBS.items()),
     ),
     "tunix": Family(
-        "tunix", "tunix_gemma3_sft_grpo_gsm8k", "dsa-tunix", ".venv-tunix", ("after_SFT", "after_GRPO"),
+        "tunix", "tunix_gemma3_sft_grpo_dsa", "dsa-tunix", ".venv-tunix", ("after_SFT", "after_GRPO"),
         # Tunix's sampler pads every prompt to a budget that must hold the longest one (it rounds up to
         # a power of two past MAX_PROMPT_LENGTH and then overflows its cache): the 2 test rows need 1024.
         extra=tuple({**GRPO_KNOBS, "MAX_PROMPT_LENGTH": 1024}.items()),

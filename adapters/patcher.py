@@ -32,6 +32,7 @@ import nbformat
 from . import cells as cell_templates
 from .dataflow import FlowCell, cell_names, check_contract, removable, undefined_reads
 from .errors import NotebookError, UnknownFamilyError
+from .markdown_rewrite import markdown_problems, rewrite_markdown, title_of
 from .notebook_io import code_problems, ensure_cell_ids, validate_notebook
 from .recipes import RECIPES, get_recipe
 from .recipes.base import Recipe
@@ -69,6 +70,8 @@ class Adapted:
     provided: dict[str, tuple[str, int]] = field(default_factory=dict)
     # (output index, name): the base notebook itself read it before defining it
     inherited: list[tuple[int, str]] = field(default_factory=list)
+    # The Colab URL the header's badge links to; None when no repository/path was known (no badge written).
+    badge: str | None = None
 
     def reasons_starting(self, prefix: str) -> list[tuple[int | None, str]]:
         """(output index, reason part) for every report reason part that starts with ``prefix``."""
@@ -169,14 +172,32 @@ def _existing_parameters(nb) -> dict:
     return {}
 
 
-def _existing_badge_path(nb) -> str | None:
-    """The repository path an earlier run put in the Colab badge (a re-run keeps it)."""
+COLAB_URL = "https://colab.research.google.com/github/{repo}/blob/{branch}/{path}"
+COLAB_BADGE = "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
+_BADGE_RE = re.compile(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/([^/)\s]+)/([^)\s]+)\)")
+_PROVENANCE_LINE = re.compile(r"^Adapted from .* by adapt_dsa_notebook\.py\.?$", re.MULTILINE)
+# A repository that is a placeholder, never a real one (an OWNER/REPO badge must never be written).
+PLACEHOLDER_REPOS = {"owner/repo", "user/repo", "org/repo"}
+
+
+def _existing_header(nb) -> tuple[tuple[str, str, str] | None, str | None]:
+    """((repo, branch, path) of the Colab badge, provenance line) an earlier run wrote (a re-run keeps them)."""
     for cell in nb.cells:
         if _kit_cell_name(cell) == BADGE_CELL:
-            match = re.search(r"colab\.research\.google\.com/github/[^)\s]*?/blob/[^/)\s]+/([^)\s]+)\)", cell.source)
-            if match and match.group(1) != "NOTEBOOK_PATH":
-                return match.group(1)
-    return None
+            match = _BADGE_RE.search(cell.source)
+            badge = None
+            if match and match.group(1).lower() not in PLACEHOLDER_REPOS and match.group(3) != "NOTEBOOK_PATH":
+                badge = (match.group(1), match.group(2), match.group(3))
+            line = _PROVENANCE_LINE.search(cell.source)
+            return badge, (line.group(0) if line else None)
+    return None, None
+
+
+def colab_badge(repo: str, branch: str, path: str) -> str:
+    """The Open-in-Colab badge markdown for ``path`` in GitHub repository ``repo`` at ``branch``."""
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo or "") or repo.lower() in PLACEHOLDER_REPOS:
+        raise NotebookError(f"colab repository {repo!r} is not OWNER/NAME of a real GitHub repository")
+    return COLAB_BADGE.format(url=COLAB_URL.format(repo=repo, branch=branch, path=path.lstrip("/")))
 
 
 def _render(recipe: Recipe, name: str, values: dict) -> cell_templates.CellTemplate:
@@ -193,16 +214,41 @@ def _kit_cell_name(cell) -> str | None:
 
 
 def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str | None = None,
-          notebook_path: str | None = None) -> Adapted:
+          notebook_path: str | None = None, colab_repo: str | None = None, colab_branch: str = "main",
+          base_name: str | None = None) -> Adapted:
     """Apply the recipe to a copy of ``nb`` (nbformat 4.5 node from :func:`read_notebook`).
 
-    ``notebook_path`` (the output's path in the repository, e.g. ``notebooks/dsa/x.ipynb``) fills the
-    "Open in Colab" badge cell inserted at the top; without it the badge keeps a placeholder path.
+    The kit header cell opens the output: the recipe's DSA title, the provenance line ("Adapted from <the
+    base's title, else ``base_name``, else the family> by adapt_dsa_notebook.py") and, when both
+    ``colab_repo`` (GitHub OWNER/NAME) and ``notebook_path`` (the output's path in it) are known, an Open in
+    Colab badge; without them no badge is written (``Adapted.badge`` is None). A re-run keeps both.
     """
     nb = copy.deepcopy(nb)
     recipe, why = detect_family(nb, family)
     values = _parameter_values(recipe, model_id, dataset_id, _existing_parameters(nb))
-    values["_DSA_NOTEBOOK_PATH"] = notebook_path or _existing_badge_path(nb)
+    old_badge, old_provenance = _existing_header(nb)
+    if colab_repo and notebook_path:
+        badge = (colab_repo, colab_branch, notebook_path)
+    elif colab_repo and old_badge:
+        badge = (colab_repo, colab_branch, old_badge[2])
+    elif not colab_repo and old_badge and (notebook_path in (None, old_badge[2])):
+        badge = old_badge
+    else:
+        badge = None
+    values["_DSA_BADGE"] = colab_badge(*badge) if badge else None
+    first_code = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), len(nb.cells))
+    title_at = next((i for i, c in enumerate(nb.cells[:first_code])
+                     if c.cell_type == "markdown" and _kit_cell_name(c) is None and title_of(c.source)), None)
+    base_title = title_of(nb.cells[title_at].source) if title_at is not None else None
+    named = f'"{base_title}"' if base_title else (f"`{base_name}`" if base_name else f"the {recipe.title} notebook")
+    values["_DSA_TITLE"] = recipe.dsa_title
+    values["_DSA_PROVENANCE"] = old_provenance or f"Adapted from {named} by adapt_dsa_notebook.py."
+    # Base code cells a replace/remove rule drops: the markdown right before one only explained it.
+    dropped = {
+        i for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and _kit_cell_name(c) is None
+        and any(r.action in ("replace", "remove") and r.matches(c.source, "code") for r in recipe.rules)
+    }
     secrets = []
     notebook_code = _code_text(nb)
     out_cells = []
@@ -284,6 +330,17 @@ def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str
                     if fixed != source:
                         reasons.append(repair.reason_for(source, notebook_code))
                         source = fixed
+        if cell.cell_type == "markdown":
+            explains = next((i for i in range(position + 1, len(nb.cells)) if nb.cells[i].cell_type == "code"), None)
+            rewritten, why_md = rewrite_markdown(source, is_title=position == title_at,
+                                                 explains_dropped=explains in dropped,
+                                                 before_code=position < first_code)
+            if rewritten is None:
+                rows.append((None, "removed", _label(cell), "; ".join(why_md)))
+                continue
+            if why_md:
+                reasons.extend(why_md)
+                source = rewritten
         scrubbed, kinds = scrub_secrets(source)
         if kinds:
             secrets.extend(f"cell {position}: {kind}" for kind in kinds)
@@ -357,7 +414,8 @@ def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str
         report.append(ReportRow(position.get(id(cell)) if cell is not None else None, status, label, reason))
     result = Adapted(nb=nb, family=recipe.name, why=why, report=report, secrets_found=secrets,
                      provided={name: (kit, position[id(cell)]) for name, (kit, cell) in provided.items()},
-                     inherited=[(position[id(cell)], name) for cell, name in inherited])
+                     inherited=[(position[id(cell)], name) for cell, name in inherited],
+                     badge=COLAB_URL.format(repo=badge[0], branch=badge[1], path=badge[2]) if badge else None)
     check_output(nb)
     return result
 
@@ -420,7 +478,8 @@ def _enforce_name_contract(nb, out_cells, rows, base_position):
 
 BADGE_CELL = "colab_badge"
 _INSERT_REASONS = {
-    BADGE_CELL: "Open in Colab badge and where-it-runs note (Colab, Kaggle, local; tokens from secrets)",
+    BADGE_CELL: "kit header: DSA title, provenance line, Open in Colab badge (when the repository is known), "
+                "where-it-runs note",
     "parameters": "papermill parameters (MODEL_ID, DATASET_ID, run-size knobs) before first use",
     "install": "guarded install of the kit's own needs (gym scorer --no-deps, pyyaml, ...): skips what imports",
     "headless": "environment detection and headless-safe input/login/tensorboard/pip helpers",
@@ -463,6 +522,12 @@ def check_output(nb) -> None:
                 raise NotebookError(
                     f"output cell {index} still refers to GSM8K ({match.group(0)!r}); the recipe does not cover it"
                 )
+    wording = markdown_problems(nb)
+    if wording:
+        raise NotebookError("output markdown still describes the GSM8K task: " + "; ".join(wording))
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown" and re.search(r"colab\.research\.google\.com/github/(?i:owner/repo)/", cell.source):
+            raise NotebookError(f"output cell {index} has a placeholder OWNER/REPO Colab badge")
     text = nbformat.writes(nb)
     for kind, pattern in SECRET_PATTERNS:
         if re.search(pattern, text):
@@ -482,6 +547,8 @@ def format_report(result: Adapted) -> str:
     for row in rows:
         lines.append(f"{row[0]:>{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}")
     lines.append("totals: " + ", ".join(f"{k} {v}" for k, v in result.counts().items()))
+    lines.append(f"colab badge: {result.badge}" if result.badge else
+                 "colab badge: left out (no --colab-repo, and no GitHub 'origin' remote or --colab-path for the output)")
     for name, (kit, reader) in sorted(result.provided.items()):
         lines.append(f"provides: {name} (kit cell {kit}; first read by cell {reader})")
     for reader, name in result.inherited:

@@ -6,6 +6,12 @@ Example:
   python scripts/adapt_dsa_notebook.py base.ipynb -o out.ipynb --model-id models/gemma-3-270m \\
       --dataset-id data/dipg --report-json report.json
   python scripts/adapt_dsa_notebook.py out.ipynb --check              # exit 1 if it would change
+  python scripts/adapt_dsa_notebook.py base.ipynb -o nb/x.ipynb --colab-repo me/dsa-kit \
+      --kaggle-metadata nb/kernel-metadata.json --kaggle-id me/dsa-x   # then: kaggle kernels push -p nb
+
+Open in Colab badge: --colab-repo OWNER/NAME (and --colab-branch), else the GitHub 'origin' remote of the
+git repository holding the output; the path is --colab-path, else the output's path in that repository.
+Neither known (or --colab-repo ""): no badge, said in the report. Never a placeholder.
 
 Exit codes: 0 done, 1 --check found a difference, 2 bad input or usage, 3 unknown notebook family.
 """
@@ -16,6 +22,8 @@ import argparse
 import difflib
 import json
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.errors import DSAError, NotebookError, OutputExistsError  # noqa: E402
 from adapters.notebook_io import dumps_notebook, read_notebook, write_atomic  # noqa: E402
-from adapters.patcher import adapt, format_report  # noqa: E402
+from adapters.patcher import _existing_parameters, adapt, format_report  # noqa: E402
 from adapters.recipes import RECIPES  # noqa: E402
 
 
@@ -46,7 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset-id", help="DATASET_ID default in the parameters cell (hub id or local path)")
     parser.add_argument("--colab-path", metavar="PATH",
                         help="the output's path in its GitHub repository, for the Open in Colab badge "
-                        "(e.g. notebooks/dsa/x.ipynb; default: kept from an adapted input, else a placeholder)")
+                        "(e.g. notebooks/dsa/x.ipynb; default: the output's path in its git repository, else "
+                        "kept from an adapted input)")
+    parser.add_argument("--colab-repo", metavar="OWNER/NAME",
+                        help="GitHub repository for the Open in Colab badge (default: the 'origin' remote of the "
+                        "output's git repository; \"\" = no badge)")
+    parser.add_argument("--colab-branch", default="main", help="branch for the Open in Colab badge (default: main)")
+    parser.add_argument("--kaggle-metadata", metavar="PATH",
+                        help="also write the kernel-metadata.json that `kaggle kernels push` needs")
+    parser.add_argument("--kaggle-id", metavar="USER/SLUG",
+                        help="kernel id in the Kaggle metadata (default: a slug of the output's name)")
+    parser.add_argument("--kaggle-public", action="store_true", help="is_private false in the Kaggle metadata")
     parser.add_argument("--diff", action="store_true", help="print a unified diff of cell sources")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the output would differ")
     parser.add_argument("--report-json", metavar="FILE", help="also write the report as JSON")
@@ -89,6 +107,91 @@ def resolve_output(args, base: Path) -> Path:
     return output
 
 
+_GITHUB = re.compile(r"^(?:https?://|ssh://)?(?:[\w.-]+@)?github\.com[:/]([\w.-]+)/([\w.-]+?)(?:\.git)?/?$")
+
+
+def github_repo(url: str) -> str | None:
+    """``OWNER/NAME`` of a GitHub remote URL (https, ssh or scp form); None for any other host."""
+    match = _GITHUB.match(url.strip())
+    return f"{match.group(1)}/{match.group(2)}" if match else None
+
+
+def _git(folder: Path, *argv: str) -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", str(folder), *argv], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
+
+
+def resolve_colab(args, output: Path) -> tuple[str | None, str | None]:
+    """(repo, path in the repo) for the badge: the options, else the output folder's git 'origin' remote."""
+    folder = output.resolve().parent
+    repo, path = args.colab_repo, args.colab_path
+    if repo is None:
+        url = _git(folder, "remote", "get-url", "origin")
+        repo = github_repo(url) if url else None
+    if repo and path is None:
+        top = _git(folder, "rev-parse", "--show-toplevel")
+        if top:
+            try:
+                path = output.resolve().relative_to(Path(top).resolve()).as_posix()
+            except ValueError:
+                path = None
+    return (repo or None), path
+
+
+# Kaggle handles (what kernel-metadata.json's sources take): a dataset as kaggle.com/datasets/OWNER/SLUG or
+# kaggle:OWNER/SLUG (a bare OWNER/NAME is a Hugging Face id in this kit); a model instance version as
+# OWNER/MODEL/FRAMEWORK/VARIATION/VERSION (kagglehub's form, optionally kaggle.com/models/...).
+_KAGGLE_DATASET = re.compile(r"^(?:kaggle:|https?://(?:www\.)?kaggle\.com/datasets/)([\w.-]+/[\w.-]+)/?$")
+_KAGGLE_MODEL = re.compile(r"^(?:kaggle:|https?://(?:www\.)?kaggle\.com/models/)?([\w.-]+(?:/[\w.-]+){4})/?$")
+
+
+def kaggle_metadata(result, output: Path, metadata_path: Path, kernel_id: str | None,
+                    public: bool = False) -> tuple[dict, list[str]]:
+    """(kernel-metadata.json content, notes) for the adapted notebook written to ``output``."""
+    values = _existing_parameters(result.nb)
+    notes = []
+    dataset_id, model_id = str(values.get("DATASET_ID") or ""), str(values.get("MODEL_ID") or "")
+    dataset = _KAGGLE_DATASET.match(dataset_id)
+    model = _KAGGLE_MODEL.match(model_id)
+    if not dataset:
+        notes.append(f"dataset_sources empty: DATASET_ID {dataset_id!r} is not a Kaggle dataset handle "
+                     "(kaggle:OWNER/SLUG); the notebook loads it itself (hub or path)")
+    if not model and re.fullmatch(r"[\w.-]+(?:/[\w.-]+){3}", model_id):
+        notes.append(f"model_sources empty: MODEL_ID {model_id!r} is a Kaggle model handle without a version; "
+                     "add /VERSION to attach it, else the notebook downloads it (kagglehub, internet on)")
+    elif not model:
+        notes.append(f"model_sources empty: MODEL_ID {model_id!r} is not a Kaggle model instance version "
+                     "(OWNER/MODEL/FRAMEWORK/VARIATION/VERSION); the notebook loads it itself")
+    stem = output.name[: -len(".ipynb")] if output.name.endswith(".ipynb") else output.stem
+    title = re.sub(r"[_\s]+", " ", stem).strip()
+    if len(title) < 5:
+        title = f"DSA {title}".strip()
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    tpu = RECIPES[result.family].environment == "tunix"
+    code_file = os.path.relpath(output.resolve(), metadata_path.resolve().parent)
+    meta = {
+        "id": kernel_id or slug,
+        "title": title,
+        "code_file": Path(code_file).as_posix(),
+        "language": "python",
+        "kernel_type": "notebook",
+        "is_private": not public,
+        "enable_gpu": not tpu,
+        "enable_tpu": tpu,
+        "enable_internet": True,
+        "dataset_sources": [dataset.group(1)] if dataset else [],
+        "competition_sources": [],
+        "kernel_sources": [],
+        "model_sources": [model.group(1)] if model else [],
+    }
+    if not kernel_id:
+        notes.append(f"id {slug!r}: a bare slug (kaggle uses the configured user); pass --kaggle-id USER/SLUG")
+    return meta, notes
+
+
 def run(args) -> int:
     base = Path(args.base)
     nb = read_notebook(base)
@@ -104,9 +207,13 @@ def run(args) -> int:
             raise NotebookError(f"{output}: folder {folder} {state}")
         if not os.access(folder, os.W_OK):
             raise NotebookError(f"{output}: folder {folder} is not writable")
+    if args.kaggle_metadata and not Path(args.kaggle_metadata).resolve().parent.is_dir():
+        raise NotebookError(f"{args.kaggle_metadata}: folder does not exist")
+    colab_repo, colab_path = resolve_colab(args, output)
     try:
         result = adapt(nb, family=args.family, model_id=args.model_id, dataset_id=args.dataset_id,
-                       notebook_path=args.colab_path)
+                       notebook_path=colab_path, colab_repo=colab_repo, colab_branch=args.colab_branch,
+                       base_name=base.name)
     except NotebookError as exc:
         # adapt() is pure and knows no paths: name the file here, keeping the error's type (exit code).
         raise type(exc)(f"{base}: {exc}") from None
@@ -125,6 +232,10 @@ def run(args) -> int:
         write_atomic(output, text)
         print(f"wrote {output}")
         changed = False
+    if args.kaggle_metadata and not args.check:
+        meta, notes = kaggle_metadata(result, output, Path(args.kaggle_metadata), args.kaggle_id, args.kaggle_public)
+        write_atomic(args.kaggle_metadata, json.dumps(meta, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {args.kaggle_metadata}" + "".join(f"\n  note: {n}" for n in notes))
     if args.report_json:
         report = {
             "family": result.family,
@@ -133,6 +244,7 @@ def run(args) -> int:
             "counts": result.counts(),
             "secrets_found": result.secrets_found,
             "output": str(output),
+            "colab_badge": result.badge,
         }
         write_atomic(args.report_json, json.dumps(report, indent=1, sort_keys=True) + "\n")
     if args.check:

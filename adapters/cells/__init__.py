@@ -161,9 +161,13 @@ def render_cell(name: str, names: dict | None = None, values: dict | None = None
     """The template ``name`` with identifiers renamed (``names``) and assignments set (``values``)."""
     template = load_cell(name)
     source = template.source
-    if template.cell_type == "markdown" and "NOTEBOOK_PATH" in source:
-        # The Colab badge links to the notebook's own path in the repository (the CLI knows it).
-        source = source.replace("NOTEBOOK_PATH", str((values or {}).get("_DSA_NOTEBOOK_PATH") or "NOTEBOOK_PATH"))
+    if template.cell_type == "markdown" and "DSA_TITLE" in source:
+        # The kit header: DSA title, provenance line, and the Colab badge where the repository is known
+        # (the paragraph is left out otherwise: never a placeholder).
+        values = values or {}
+        for key in ("DSA_TITLE", "DSA_PROVENANCE", "DSA_BADGE"):
+            source = source.replace(key, str(values.get(f"_{key}") or ""))
+        source = re.sub(r"\n{3,}", "\n\n", source).strip("\n")
     if template.cell_type == "code" and name != CORE_CELL:
         used = {k: v for k, v in (values or {}).items() if re.search(rf"^{re.escape(k)}\s*=", source, re.M)}
         source = set_assignments(source, used)

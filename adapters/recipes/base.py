@@ -120,6 +120,8 @@ class Recipe:
     min_score: int = 3
     # The family environment its notebooks run in: "core" (.venv), "unsloth" or "tunix" (own venv + kernel).
     environment: str = "core"
+    # The DSA notebook's title (the kit header's first line): what the adapted notebook is, not what the base was.
+    dsa_title: str = "DSA: Gemma 3 on DIPG safety questions in the dual-stream format"
 
     def score(self, code: str) -> tuple[int, list[str], list[str]]:
         """(score, descriptions found, descriptions missing); 0 when a required signature is absent."""

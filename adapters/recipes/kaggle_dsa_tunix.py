@@ -76,6 +76,7 @@ BASE_REPAIRS = (
 RECIPE = Recipe(
     name="kaggle-dsa-tunix",
     title='Kaggle "DSA SFT -> GRPO, no LoRA, Tunix"',
+    dsa_title="DSA: Gemma 3 on DIPG safety questions in the dual-stream format with Tunix: SFT, then GRPO",
     environment="tunix",
     signatures=(
         Signature(r"\bKAGGLE_MODEL_HANDLE\b", "KAGGLE_MODEL_HANDLE config", 2),

@@ -40,6 +40,7 @@ GRPO_CELLS = ("hf_tokenizer", "trl_grpo_data", "trl_rewards")
 RECIPE = Recipe(
     name="trl-grpo",
     title="TRL GRPO example",
+    dsa_title="DSA: Gemma 3 on DIPG safety questions in the dual-stream format with TRL: GRPO",
     signatures=(
         Signature(r"\bGRPOTrainer\b", "TRL GRPOTrainer", 3, required=True),
         Signature(r"\bGRPOConfig\b", "GRPOConfig", 1),

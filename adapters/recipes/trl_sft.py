@@ -48,6 +48,7 @@ HF_PACKAGES = {
 RECIPE = Recipe(
     name="trl-sft",
     title="TRL SFT example",
+    dsa_title="DSA: Gemma 3 on DIPG safety questions in the dual-stream format with TRL: SFT",
     signatures=(
         Signature(r"\bSFTTrainer\b", "TRL SFTTrainer", 3, required=True),
         Signature(r"\bSFTConfig\b", "SFTConfig", 1),

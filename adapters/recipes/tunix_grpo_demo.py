@@ -36,6 +36,7 @@ from .tunix_repairs import TUNIX_REPAIRS
 RECIPE = Recipe(
     name="tunix-grpo-demo",
     title="Tunix GRPO demo (grpo_demo / grpo_gemma)",
+    dsa_title="DSA: Gemma on DIPG safety questions in the dual-stream format with Tunix: GRPO",
     environment="tunix",
     signatures=(
         Signature(r"\bTEMPLATE\s*=", "TEMPLATE with {system_prompt}/{question}", 1),

@@ -49,6 +49,7 @@ from .unsloth_common import (
 RECIPE = Recipe(
     name="unsloth-gemma3-grpo",
     title="Unsloth GRPO (Gemma 3 1B Colab / Kaggle; with or without a format pre-fine-tune)",
+    dsa_title="DSA: Gemma 3 on DIPG safety questions in the dual-stream format with Unsloth: GRPO",
     environment="unsloth",
     signatures=(
         Signature(r"\bFastModel\b|\bFastLanguageModel\b", "Unsloth FastModel", 2, required=True),

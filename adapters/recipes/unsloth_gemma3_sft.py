@@ -32,6 +32,7 @@ from .unsloth_common import (
 RECIPE = Recipe(
     name="unsloth-gemma3-sft",
     title="Unsloth Gemma 3 SFT",
+    dsa_title="DSA: Gemma 3 on DIPG safety questions in the dual-stream format with Unsloth: SFT",
     environment="unsloth",
     signatures=(
         Signature(r"\bFastModel\b|\bFastLanguageModel\b", "Unsloth FastModel", 2, required=True),

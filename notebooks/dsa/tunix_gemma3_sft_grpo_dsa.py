@@ -9,35 +9,35 @@
 #       format_name: percent
 #       format_version: '1.3'
 #   kernelspec:
-#     display_name: DSA Unsloth
+#     display_name: DSA Tunix
 #     language: python
-#     name: dsa-unsloth
+#     name: dsa-tunix
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/REPO/blob/main/notebooks/dsa/unsloth_gemma3_sft_grpo_gsm8k.ipynb)
+# # DSA: Gemma 3 on DIPG safety questions in the dual-stream format with Tunix: SFT, then GRPO
+#
+# Adapted from "Gemma 3 (1B-it) on GSM8K with Tunix: SFT, then GRPO, full fine-tuning (no LoRA)" by adapt_dsa_notebook.py.
 #
 # Runs on Colab, Kaggle or a local Jupyter kernel: the set-up cells detect where they are (`IN_COLAB`,
 # `IN_KAGGLE`), install only what does not import, and read tokens (`HF_TOKEN`, `KAGGLE_KEY`, ...) from
-# the environment or the Colab/Kaggle secrets, never from a prompt. Replace `OWNER/REPO` with the
-# repository that holds this notebook (see notebooks/README.md).
+# the environment or the Colab/Kaggle secrets, never from a prompt.
 
 # %% [markdown]
-# # Gemma 3 (1B) on GSM8K with Unsloth: SFT, then GRPO
+# This notebook teaches Gemma to answer DIPG medical-safety questions in the dual-stream format (`<think>` internal reasoning, `<proof>` verbatim quotes from the context, `<answer>` what the user sees), with the kit's data, loss-masking, reward and evaluation cells.
 #
-# A GSM8K base notebook in the style of Unsloth's Gemma 3 GRPO notebook: `FastModel` with LoRA, the
-# `<start_working_out>` / `<SOLUTION>` answer format, a short SFT pass so the model learns the format,
-# then GRPO with four reward functions (`match_format_exactly`, `match_format_approximately`,
-# `check_answer`, `check_numbers`) that read conversational completions (`completion[0]["content"]`).
+# Fixes over the Kaggle original: `ModelConfig.gemma3_1b_it()` (0.1.6+), `algo_config=` (0.1.4+),
+# every GRPO import present, stop on `<end_of_turn>` (106) as well as `<eos>`, the loss mask taken
+# from one tokenization of the whole sequence, GRPO prompts pre-filled like inference.
 #
 # It is one of the inputs of the DSA notebook patcher (`scripts/adapt_dsa_notebook.py`).
 
 # %% [markdown]
-# ### Installation
+# ## Install
 
 # %% tags=["parameters"]
 # Run parameters (papermill: -p NAME VALUE). MODEL_ID and DATASET_ID take a hub id or a local path.
-MODEL_ID = "unsloth/gemma-3-1b-it"
+MODEL_ID = "google/gemma-3/transformers/gemma-3-1b-it"
 DATASET_ID = "surfiniaburger/dipg-safety-instruction-1500"
 OUTPUT_DIR = "dsa_outputs"
 MAX_STEPS = 100  # optimiser steps of the first training stage (SFT, or GRPO where there is no SFT)
@@ -49,7 +49,7 @@ MAX_NEW_TOKENS = 512
 LOGGING_STEPS = 1  # the loss of every step lands in OUTPUT_DIR/train_log.json
 MAX_TRAIN_ROWS = 0  # 0: the whole train split
 NUM_EVAL_ROWS = 20  # test rows generated and scored in the evaluation cells
-USE_SYSTEM_PROMPT = True  # the DIPG rows carry their instructions in the user turn
+USE_SYSTEM_PROMPT = False  # the DIPG rows carry their instructions in the user turn
 SEED = 42
 
 # %%
@@ -59,7 +59,7 @@ import importlib.util
 import subprocess
 import sys
 
-_DSA_PACKAGES = {"med_safety_eval": "openenv-dipg-safety==0.1.67", "numpy": "numpy", "pydantic": "pydantic", "requests": "requests", "yaml": "pyyaml"}
+_DSA_PACKAGES = {"med_safety_eval": "openenv-dipg-safety==0.1.67", "numpy": "numpy", "pydantic": "pydantic", "requests": "requests", "transformers": "transformers", "yaml": "pyyaml"}
 # The gym's scorer is installed without its server stack (FIELD_NOTES §2); it imports yaml undeclared.
 _DSA_NO_DEPS = ("openenv-dipg-safety",)
 
@@ -1920,6 +1920,118 @@ def trl_rewards(prefilled_think: bool | None = None, gym_scale: float = 1.0) -> 
 
 
 # %%
+dsa_pip_install('-q "google-tunix==0.1.7" "jax[tpu]" "sentencepiece<0.2.2" "transformers==5.12.1" datasets kagglehub')
+
+# %% [markdown]
+# ## Settings
+
+# %%
+KAGGLE_MODEL_HANDLE = MODEL_ID
+MODEL_PATH = MODEL_ID if os.path.isdir(MODEL_ID) else ""  # MODEL_ID may be a local folder
+MODEL_CONFIG = "hf"  # read the folder's config.json: fits whichever Gemma-3 MODEL_ID names
+# MAX_SEQ_LENGTH is set in the parameters cell (base notebook had MAX_SEQ_LENGTH = 512)
+MESH_SHAPE = None  # None: (number of devices, 1) as (fsdp, tp)
+SFT_STEPS = MAX_STEPS
+SFT_BATCH_SIZE = 4
+BATCH_SIZE = SFT_BATCH_SIZE  # the kit's SFT-inputs and GRPO-data cells read BATCH_SIZE
+SFT_LEARNING_RATE = 1e-5
+GRPO_STEPS = GRPO_MAX_STEPS
+GRPO_BATCH_SIZE = 1
+# NUM_GENERATIONS is set in the parameters cell (base notebook had NUM_GENERATIONS = 4)
+# MAX_PROMPT_LENGTH is set in the parameters cell (base notebook had MAX_PROMPT_LENGTH = 256)
+TOTAL_GENERATION_STEPS = MAX_NEW_TOKENS
+GRPO_LEARNING_RATE = 3e-6
+BETA = 0.08
+EPSILON = 0.2
+SEED = 42
+
+
+# %% [markdown]
+# ## Model
+
+# %%
+# The model: MODEL_ID is a local folder, a Kaggle model handle (owner/model/framework/variation) or a hub id.
+def dsa_resolve_model(model_id):
+    """MODEL_ID -> a local folder holding the weights and tokenizer."""
+    if os.path.isdir(model_id):
+        return model_id
+    if model_id.count("/") >= 3:
+        import kagglehub
+
+        return kagglehub.model_download(model_id)
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(model_id, token=dsa_secret("HF_TOKEN"))
+
+
+local_model_path = dsa_resolve_model(MODEL_ID)
+print("model files:", local_model_path)
+
+# %%
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from transformers import AutoTokenizer
+from tunix.models.gemma3 import model as gemma3_lib
+from tunix.models.gemma3 import params_safetensors as params_safetensors_lib
+
+if not MODEL_PATH:
+    import kagglehub
+
+    MODEL_PATH = dsa_resolve_model(KAGGLE_MODEL_HANDLE)
+
+on_cpu = jax.devices()[0].platform == "cpu"
+param_dtype = jnp.float32 if on_cpu else jnp.bfloat16
+
+
+def model_config_from_hf(path):
+    """A tunix ModelConfig from a Gemma-3 text checkpoint's config.json (any size)."""
+    hf = json.load(open(os.path.join(path, "config.json")))
+    rope = hf.get("rope_parameters") or {}
+    return gemma3_lib.ModelConfig(
+        num_layers=hf["num_hidden_layers"],
+        num_embed=hf["vocab_size"],
+        embed_dim=hf["hidden_size"],
+        hidden_dim=hf["intermediate_size"],
+        num_heads=hf["num_attention_heads"],
+        head_dim=hf["head_dim"],
+        num_kv_heads=hf["num_key_value_heads"],
+        sliding_window_size=hf["sliding_window"],
+        local_base_frequency=int(rope.get("sliding_attention", {}).get("rope_theta", 10_000)),
+        global_base_frequency=int(rope.get("full_attention", {}).get("rope_theta", 1_000_000)),
+        param_dtype=param_dtype,
+    )
+
+
+model_config = (
+    model_config_from_hf(MODEL_PATH) if MODEL_CONFIG == "hf" else getattr(gemma3_lib.ModelConfig, MODEL_CONFIG)()
+)
+if MESH_SHAPE is None:
+    MESH_SHAPE = (len(jax.devices()), 1)
+# Auto axes: jax >= 0.7 makes Explicit ones by default, which PeftTrainer's sharding constraint rejects.
+mesh = jax.make_mesh(MESH_SHAPE, ("fsdp", "tp"), axis_types=(jax.sharding.AxisType.Auto,) * 2)
+with mesh:
+    gemma = params_safetensors_lib.create_model_from_safe_tensors(MODEL_PATH, model_config, mesh, dtype=param_dtype)
+gemma3 = gemma  # the kit's Tunix cells call the policy gemma3
+
+# The Hugging Face tokenizer (tunix's SentencePiece path breaks on sentencepiece >= 0.2.2 and its
+# tokenize() strips the turn markers).
+tokenizer = AutoTokenizer.from_pretrained(MODEL_PATH)
+# The kit's cells name the policy gemma3, the weights folder local_model_path, and build
+# peft_trainer.TrainingInput.
+gemma3, local_model_path = gemma, MODEL_PATH
+from tunix.sft import peft_trainer
+PAD_ID = tokenizer.pad_token_id
+EOS_TOKENS = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<end_of_turn>")]  # 1 and 106
+
+# %% [markdown]
+# ## Answer format
+
+# %%
 # DIPG dual-stream format: <think>…</think> <proof>…</proof> <answer>…</answer> (tags from the DSA core).
 # The base notebook's tag names are kept as aliases so its remaining cells still read.
 reasoning_start, reasoning_end = THINK_OPEN, THINK_CLOSE
@@ -1953,65 +2065,8 @@ def dsa_gold(row):
     return [m for m in row["messages"] if m["role"] == "assistant"][-1]["content"]
 
 
-# %%
-import os
-
-if "COLAB_" not in "".join(os.environ.keys()):
-    dsa_pip_install('unsloth')
-else:
-    # Colab: install without touching its preinstalled torch.
-    dsa_pip_install('--no-deps unsloth unsloth_zoo bitsandbytes accelerate peft trl triton cut_cross_entropy')
-    dsa_pip_install('sentencepiece protobuf "datasets>=3.4.1" huggingface_hub hf_transfer')
-
 # %% [markdown]
-# ### Settings
-
-# %%
-model_name = MODEL_ID
-max_seq_length = MAX_SEQ_LENGTH
-full_finetuning = False  # True trains every weight instead of LoRA adapters
-sft_max_steps = MAX_STEPS
-grpo_max_steps = GRPO_MAX_STEPS
-num_generations = NUM_GENERATIONS
-seed = 3407
-
-# %% [markdown]
-# ### Unsloth: load Gemma 3 with `FastModel`
-
-# %%
-from unsloth import FastModel
-import torch
-
-model, tokenizer = FastModel.from_pretrained(
-    model_name=model_name,
-    max_seq_length=max_seq_length,
-    load_in_4bit=False,
-    load_in_8bit=False,
-    full_finetuning=full_finetuning,
-)
-
-# %% [markdown]
-# LoRA adapters, so only 1 to 10 % of the weights are trained.
-
-# %%
-if not full_finetuning:
-    model = FastModel.get_peft_model(
-        model,
-        finetune_vision_layers=False,
-        finetune_language_layers=True,
-        finetune_attention_modules=True,
-        finetune_mlp_modules=True,
-        r=8,
-        lora_alpha=8,
-        lora_dropout=0,
-        bias="none",
-        random_state=seed,
-    )
-
-# %% [markdown]
-# ### Data prep
-#
-# GSM8K's answers end with `#### <number>`: `extract_hash_answer` keeps the number.
+# ## DIPG data
 
 # %%
 # DIPG data (DATASET_ID: hub id, .jsonl/.json/.parquet file or saved folder): validated rows and the
@@ -2031,301 +2086,182 @@ dsa_eval_rows = dsa_test_rows[:NUM_EVAL_ROWS]
 print(f"DIPG rows: train {len(dsa_train_rows)}, test {len(dsa_test_rows)}, evaluated {len(dsa_eval_rows)}")
 
 # %%
-# GRPO prompts (conversational) from the DIPG train split; question/context/answer columns reach the
-# reward functions (answer: the whole gold reply, as the gym expects). Prompts longer than
-# MAX_PROMPT_LENGTH tokens are dropped rather than cut.
-from datasets import Dataset
-
-
-def dsa_grpo_rows(rows, prompt_tokenizer=None):
-    """DIPG rows -> [{"prompt": messages, "question", "context", "answer"}] within MAX_PROMPT_LENGTH tokens.
-
-    Without a tokenizer (the base notebook loads it later) lengths are not checked here.
-    """
-    text_tokenizer = getattr(prompt_tokenizer, "tokenizer", prompt_tokenizer)  # a processor wraps it
-    out = []
-    for row in rows:
-        prompt = dsa_prompt_messages(row)
-        if text_tokenizer is not None and len(
-            text_tokenizer(render_prompt(prompt), add_special_tokens=False)["input_ids"]
-        ) > MAX_PROMPT_LENGTH:
-            continue
-        context, question = split_user_content(row["messages"][0]["content"])
-        out.append({"prompt": prompt, "question": question, "context": context, "answer": dsa_gold(row)})
-    return out
-
-
-# Also under its own name: an SFT stage before GRPO may rebind `dataset` to its masked rows.
-dataset = dsa_grpo_dataset = Dataset.from_list(dsa_grpo_rows(dsa_train_rows, globals().get("tokenizer")))
-print(f"GRPO prompts: {len(dataset)} of {len(dsa_train_rows)} kept (MAX_PROMPT_LENGTH={MAX_PROMPT_LENGTH})")
+# The DIPG conversations as text rows ({"text": ...}, the shape the base's formatting cell built), rendered
+# with the core's Gemma-3 chat template. Training itself uses the masked batches built from the same rows.
+formatted_train = [{"text": render_conversation(dsa_training_messages(row)).text} for row in dsa_train_rows]
+formatted_test = [{"text": render_conversation(dsa_training_messages(row)).text} for row in dsa_eval_rows]
+print(f"DIPG text rows: train {len(formatted_train)}, test {len(formatted_test)}")
 
 # %% [markdown]
-# The format the model must learn: its working out between `<start_working_out>` and
-# `<end_working_out>`, then the answer between `<SOLUTION>` and `</SOLUTION>`.
-
-# %% [markdown]
-# ### SFT: teach the format first
+# ## Tokenize: one tokenization of the whole sequence, loss only on the model turn
 #
-# The worked GSM8K solution becomes the working out; the number after `####` the solution.
+# `PeftTrainer` weights the prediction of token *i* by `input_mask[i]`, so the mask is 1 exactly on
+# the reply's tokens (and its `<end_of_turn>`), found by character offsets of the same tokenization.
 
 # %%
-# SFT rows for TRL's SFTTrainer with the token-exact mask: pre-tokenized input_ids with completion_mask
-# and assistant_masks (loss on the reply and its <end_of_turn> only). Rows whose reply MAX_SEQ_LENGTH
-# would cut are dropped and counted, never trained half-masked.
-from datasets import Dataset
-
-_dsa_text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps the tokenizer
-_dsa_text_tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
-_dsa_masked, _dsa_dropped = mask_batch(
-    [dsa_training_messages(r) for r in dsa_train_rows], _dsa_text_tokenizer, MAX_SEQ_LENGTH
-)
-print(f"masked {len(_dsa_masked)} rows; dropped {len(_dsa_dropped)} whose reply MAX_SEQ_LENGTH={MAX_SEQ_LENGTH} would cut")
-dataset = dsa_sft_dataset = Dataset.from_list([to_trl_tokenized(example) for _, example in _dsa_masked])
-print(f"trained tokens {sum(sum(r['completion_mask']) for r in dataset)} of {sum(len(r['input_ids']) for r in dataset)}")
+# Tunix's SFT module, which the kit's SFT cells use (the base imported its names in the cell replaced here).
+from tunix.sft import peft_trainer
 
 # %%
-from trl import SFTConfig, SFTTrainer
+# SFT inputs for Tunix's PeftTrainer with the token-exact mask: one tokenization of the whole rendered
+# conversation, loss on the reply and its <end_of_turn> only (input_mask[i] weights the prediction of
+# token i, Tunix's shifted convention). Offsets need a fast tokenizer: the HF one shares Gemma-3's vocabulary.
+from transformers import AutoTokenizer
 
-sft_trainer = SFTTrainer(
-    model=model,
-    processing_class=tokenizer,
-    train_dataset=dsa_sft_dataset,
-    args=SFTConfig(
-        dataset_text_field="text",
-        per_device_train_batch_size=2,
-        gradient_accumulation_steps=4,
-        warmup_steps=5,
-        max_steps=sft_max_steps,
-        learning_rate=2e-4,
-        logging_steps=LOGGING_STEPS,
-        optim=("adamw_8bit" if DSA_HAS_CUDA else "adamw_torch"),
-        weight_decay=0.01,
-        lr_scheduler_type="linear",
-        seed=seed,
-        output_dir="outputs_sft",
-        report_to="none",
-    ),
-)
+dsa_hf_tokenizer = AutoTokenizer.from_pretrained(local_model_path)
+dsa_hf_tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+_dsa_masked, _dsa_dropped = mask_batch([dsa_training_messages(r) for r in dsa_train_rows], dsa_hf_tokenizer, MAX_SEQ_LENGTH)
+_dsa_examples = [example for _, example in _dsa_masked]
+print(f"masked {len(_dsa_examples)} rows; dropped {len(_dsa_dropped)} whose reply MAX_SEQ_LENGTH={MAX_SEQ_LENGTH} would cut")
+# Fewer rows than BATCH_SIZE (small runs) still make one batch.
+_dsa_batch_size = max(1, min(BATCH_SIZE, len(_dsa_examples)))
+train_data = []
+for _start in range(0, len(_dsa_examples) - _dsa_batch_size + 1, _dsa_batch_size):
+    _batch = tunix_batch(_dsa_examples[_start : _start + _dsa_batch_size], MAX_SEQ_LENGTH)
+    train_data.append(peft_trainer.TrainingInput(input_tokens=_batch["input_tokens"], input_mask=_batch["input_mask"]))
+print(f"{len(train_data)} batches of {_dsa_batch_size}; trained tokens {sum(e.n_trained for e in _dsa_examples)}")
+
+# %%
+# The masked DIPG batches in the shape the base's training cell reads: train_grain cycles train_data
+# to MAX_STEPS optimiser steps (times gradient accumulation, where the base sets it); eval_grain holds
+# the evaluation rows, masked the same way.
+_dsa_accumulate = int(globals().get("GRADIENT_ACCUMULATION_STEPS") or 1)
+train_grain = [train_data[_i % len(train_data)] for _i in range(MAX_STEPS * _dsa_accumulate)]
+_dsa_eval_masked, _ = mask_batch([dsa_training_messages(r) for r in dsa_eval_rows], dsa_hf_tokenizer, MAX_SEQ_LENGTH)
+_dsa_eval_examples = [example for _, example in _dsa_eval_masked]
+eval_grain = []
+for _start in range(0, len(_dsa_eval_examples) - _dsa_batch_size + 1, _dsa_batch_size):
+    _batch = tunix_batch(_dsa_eval_examples[_start : _start + _dsa_batch_size], MAX_SEQ_LENGTH)
+    eval_grain.append(peft_trainer.TrainingInput(input_tokens=_batch["input_tokens"], input_mask=_batch["input_mask"]))
+print(f"SFT: {len(train_grain)} training batches ({MAX_STEPS} steps x {_dsa_accumulate} accumulated), {len(eval_grain)} eval batches")
 
 # %% [markdown]
-# Train on the model's replies only: the user turn (system prompt + question) is masked out.
-# `get_chat_template(tokenizer, "gemma-3")` already told the tokenizer where turns start
-# (`<start_of_turn>user\n` / `<start_of_turn>model\n`); current unsloth-zoo raises if they are passed again.
+# ## SFT with `PeftTrainer` (full fine-tuning: no LoRA on the model, so every weight trains)
 
 # %%
-sft_stats = sft_trainer.train()
-
-
-# %%
-# The trainer the cell above trained, under the name the log cells read (`trainer`). Unsloth's notebooks call
-# it `trainer` already (then this changes nothing); others call it `sft_trainer`, ... (then `trainer` is that
-# object until the notebook binds its own `trainer`).
-def dsa_trained_trainer(namespace):
-    """The trainer in ``namespace`` that has run ``.train()`` (steps done): the only one, else ``trainer``
-    when it has trained, else the last bound one."""
-    found = {
-        name: value for name, value in list(namespace.items())
-        if not name.startswith("_") and callable(getattr(value, "train", None))
-        and isinstance(getattr(getattr(value, "state", None), "global_step", None), int)
-        and value.state.global_step > 0
-    }
-    if not found:
-        raise RuntimeError("no trained trainer found: the training cell above did not run .train()")
-    return found.get("trainer", list(found.values())[-1])
-
-
-trainer = dsa_trained_trainer(globals())
-print(f"training log of {type(trainer).__name__} ({trainer.state.global_step} steps)")
-
-# %%
-# Training log, read back by people and by CI: the per-step losses (trainer.state.log_history) and the
-# share of tokens the loss fell on in the rows the trainer really got, written to OUTPUT_DIR/train_log.json.
+# Training log for Tunix SFT, read back by people and by CI: PeftTrainer hands each step's loss to its
+# training hooks; the losses and the share of tokens the loss falls on (the masked rows of train_data)
+# go to OUTPUT_DIR/train_log.json with the same fields as the Hugging Face families' log.
 import json
 import math
 from pathlib import Path
 
+from tunix.sft import hooks as dsa_tunix_hooks
 
-def dsa_train_log(run_trainer, path):
-    """A trainer after .train() -> {"steps", "losses", "trained_tokens", "total_tokens", "trained_share"}.
 
-    Steps/losses: one entry per logged step (LOGGING_STEPS). Token counts are None when the trainer's
-    rows carry no mask column (e.g. GRPO prompts). The dict is also written to ``path`` (sorted keys).
-    """
-    history = [entry for entry in run_trainer.state.log_history if "loss" in entry and "step" in entry]
-    data = run_trainer.train_dataset
-    columns = list(getattr(data, "column_names", None) or [])
-    mask_key = next((key for key in ("completion_mask", "assistant_masks") if key in columns), None)
-    trained = sum(sum(mask) for mask in data[mask_key]) if mask_key else None
-    total = sum(len(ids) for ids in data["input_ids"]) if mask_key and "input_ids" in columns else None
+class DSALossHooks(dsa_tunix_hooks.TrainingHooks):
+    """Collects the step number and loss of every SFT step (PeftTrainer calls on_train_step_end)."""
+
+    def __init__(self):
+        self.steps, self.losses = [], []
+
+    def on_train_start(self, train_ctx):
+        pass
+
+    def on_train_end(self, train_ctx):
+        pass
+
+    def on_train_step_start(self, train_ctx):
+        pass
+
+    def on_train_step_end(self, train_ctx, train_step, train_loss, step_time=None):
+        self.steps.append(int(train_step))
+        self.losses.append(float(train_loss))
+
+    def on_eval_step_start(self, train_ctx):
+        pass
+
+    def on_eval_step_end(self, train_ctx, eval_loss):
+        pass
+
+
+def dsa_tunix_train_log(hooks, examples, path):
+    """hooks (after .train()) + masked examples -> {"steps", "losses", "trained_tokens", "total_tokens",
+    "trained_share"}, also written to ``path`` (sorted keys)."""
+    trained = sum(example.n_trained for example in examples)
+    total = sum(len(example.input_ids) for example in examples)
     log = {
-        "steps": [entry["step"] for entry in history],
-        "losses": [float(entry["loss"]) for entry in history],
+        "steps": list(hooks.steps),
+        "losses": list(hooks.losses),
         "trained_tokens": trained,
         "total_tokens": total,
-        "trained_share": (trained / total) if trained is not None and total else None,
+        "trained_share": trained / total if total else None,
     }
-    # GRPO logs its rewards beside the loss: the mean reward and each reward function's mean per step.
-    reward_keys = sorted({key for entry in history for key in entry if key == "reward" or key.startswith("rewards/")})
-    if reward_keys:
-        log["rewards"] = {key: [entry.get(key) for entry in history] for key in reward_keys}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as stream:
         json.dump(log, stream, indent=1, sort_keys=True)
     finite = all(math.isfinite(loss) for loss in log["losses"])
     print(f"logged {len(log['losses'])} steps, losses finite: {finite}; trained-token share {log['trained_share']}")
-    if "rewards" in log:
-        print("rewards per step:", {key: values for key, values in log["rewards"].items()})
     return log
 
 
-DSA_TRAIN_LOG = dsa_train_log(trainer, Path(OUTPUT_DIR) / "train_log.json")
-
-# %% [markdown]
-# ### Reward functions
-#
-# Completions are conversational: `completion[0]["content"]` is the generated reply.
+DSA_SFT_HOOKS = DSALossHooks()
 
 # %%
-# GRPO rewards (DSA core): strict format, partial format and the gym's rubric (scaled to about -1..1),
-# TRL/Unsloth convention (completions as message lists). A prompt ending inside <think> is detected and
-# the tag put back before judging.
-GYM_REWARD_SCALE = 0.02
-DSA_REWARD_FUNCS = trl_rewards(gym_scale=GYM_REWARD_SCALE)
-
-# %% [markdown]
-# ### Train with GRPO
-
-# %%
-# TRL configs across versions and hardware. Without a GPU, Unsloth runs stock TRL, whose GRPOConfig (1.x) no
-# longer takes some keywords Unsloth's notebooks pass (max_prompt_length, warmup_ratio, vllm_sampling_params).
-# dsa_trl_config drops only what the installed version rejects (warmup_ratio becomes warmup_steps: a fraction
-# below 1 is a ratio) and, without CUDA, makes the per-device batch a multiple of num_generations, as Unsloth's
-# own config does on GPU. Where every keyword is accepted and CUDA is present, the config is built as written.
-import inspect
+from tunix.sft import metrics_logger
+from tunix.sft import utils as sft_utils
 
 
-def dsa_trl_config(config_class, **kwargs):
-    """``config_class(**kwargs)``, less the keywords this TRL/transformers version no longer takes."""
-    accepted = inspect.signature(config_class).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-        dropped = {key: kwargs.pop(key) for key in list(kwargs) if key not in accepted}
-        if "warmup_ratio" in dropped and "warmup_steps" in accepted and "warmup_steps" not in kwargs:
-            kwargs["warmup_steps"] = dropped.pop("warmup_ratio")
-            print(f"{config_class.__name__}: warmup_ratio -> warmup_steps={kwargs['warmup_steps']} (a fraction of the steps)")
-        if dropped:
-            print(f"{config_class.__name__} of this version has no {', '.join(sorted(dropped))}: dropped")
-    generations = kwargs.get("num_generations")
-    if generations and not DSA_HAS_CUDA:
-        default = accepted["per_device_train_batch_size"].default if "per_device_train_batch_size" in accepted else 8
-        batch = kwargs.get("per_device_train_batch_size", default)
-        if (batch * kwargs.get("gradient_accumulation_steps", 1)) % generations:
-            print(f"per_device_train_batch_size {batch} -> {generations}: the batch must hold whole groups of "
-                  f"num_generations={generations} completions")
-            kwargs["per_device_train_batch_size"] = generations
-    return config_class(**kwargs)
-
-
-# %%
-max_prompt_length = MAX_PROMPT_LENGTH
-
-from trl import GRPOConfig, GRPOTrainer
-
-training_args = dsa_trl_config(GRPOConfig, 
-    learning_rate=5e-6,
-    adam_beta1=0.9,
-    adam_beta2=0.99,
-    weight_decay=0.1,
-    warmup_steps=max(1, grpo_max_steps // 10),
-    lr_scheduler_type="cosine",
-    optim="adamw_torch_fused",
-    logging_steps=LOGGING_STEPS,
-    per_device_train_batch_size=num_generations,  # one prompt x num_generations completions per step (TRL needs divisibility)
-    gradient_accumulation_steps=1,
-    num_generations=num_generations,
-    max_completion_length=max_seq_length - max_prompt_length,
-    max_steps=grpo_max_steps,
-    save_steps=grpo_max_steps,
-    max_grad_norm=0.1,
-    seed=seed,
-    report_to="none",
-    output_dir="outputs",
-)
-
-trainer = GRPOTrainer(
-    model=model,
-    processing_class=tokenizer,
-    reward_funcs=DSA_REWARD_FUNCS,
-    args=training_args,
-    train_dataset=dsa_grpo_dataset,
-)
-trainer.train()
-
-# %%
-# GRPO log, read back by people and by CI: one entry per optimiser step of the GRPO trainer that just ran
-# (trainer.state.log_history rows that carry a reward), written to OUTPUT_DIR/grpo_log.json.
-import json
-import math
-from pathlib import Path
-
-
-def dsa_grpo_log(run_trainer, path):
-    """A GRPO trainer after .train() -> {"steps", "rewards", "losses", "reward_std"} (also written to ``path``)."""
-    history = [entry for entry in run_trainer.state.log_history if "reward" in entry and "step" in entry]
-    log = {
-        "steps": [entry["step"] for entry in history],
-        "rewards": [float(entry["reward"]) for entry in history],
-        "reward_std": [float(entry.get("reward_std", float("nan"))) for entry in history],
-        "losses": [float(entry.get("loss", float("nan"))) for entry in history],
+def gen_model_input_fn(x: peft_trainer.TrainingInput):
+    pad_mask = x.input_tokens != PAD_ID
+    return {
+        "input_tokens": x.input_tokens,
+        "input_mask": x.input_mask,
+        "positions": sft_utils.build_positions_from_mask(pad_mask),
+        "attention_mask": sft_utils.make_causal_attn_mask(pad_mask),
     }
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as stream:
-        json.dump(log, stream, indent=1, sort_keys=True)
-    finite = all(math.isfinite(r) for r in log["rewards"])
-    print(f"GRPO: logged {len(log['steps'])} steps, rewards finite: {finite}, mean rewards {log['rewards']}")
-    return log
 
 
-DSA_GRPO_LOG = dsa_grpo_log(trainer, Path(OUTPUT_DIR) / "grpo_log.json")
+sft_config = peft_trainer.TrainingConfig(
+    eval_every_n_steps=max(SFT_STEPS, 1),
+    max_steps=SFT_STEPS,
+    metrics_logging_options=metrics_logger.MetricsLoggerOptions(log_dir="./logs/sft", flush_every_n_steps=10),
+)
+sft_trainer = peft_trainer.PeftTrainer(gemma, optax.adamw(SFT_LEARNING_RATE), sft_config).with_gen_model_input_fn(
+    gen_model_input_fn
+)
+with mesh:
+    # The masked DIPG batches, cycled to SFT_STEPS steps; each step's loss reaches DSA_SFT_HOOKS.
+    sft_trainer.with_training_hooks(DSA_SFT_HOOKS)
+    sft_trainer.train(train_data[_i % len(train_data)] for _i in range(SFT_STEPS))
+DSA_TRAIN_LOG = dsa_tunix_train_log(DSA_SFT_HOOKS, _dsa_examples, Path(OUTPUT_DIR) / "train_log.json")
 
 # %% [markdown]
-# ### Inference
+# ## Inference: pre-fill the opening tag
 
 # %%
-# Inference: the training chat rendering, the reply pre-filled with <think>, greedy, and generation
-# stops on <end_of_turn> (106) as well as <eos> (1): stopping on <eos> alone runs past the turn.
-import torch
+# Inference with Tunix's sampler: the training chat rendering, the reply pre-filled with <think>, and
+# generation stops on <end_of_turn> (106) as well as <eos> (1).
+from tunix.generate import sampler as sampler_lib
 
 EOS_TOKENS = list(STOP_TOKEN_IDS)
+sampler = sampler_lib.Sampler(
+    transformer=gemma3,
+    tokenizer=tokenizer,
+    cache_config=sampler_lib.CacheConfig(
+        cache_size=MAX_PROMPT_LENGTH + MAX_NEW_TOKENS,
+        num_layers=model_config.num_layers,
+        num_kv_heads=model_config.num_kv_heads,
+        head_dim=model_config.head_dim,
+    ),
+)
 
 
 def dsa_generate(prompts, max_new_tokens=None):
     """Prompt message lists -> whole replies (the pre-filled <think> put back)."""
-    text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps the tokenizer
-    replies = []
-    for messages in prompts:
-        text = render_prompt(messages, generation_prefill=GENERATION_PREFILL)
-        encoded = text_tokenizer(text, add_special_tokens=False, return_tensors="pt").to(model.device)
-        with torch.no_grad():
-            output = model.generate(
-                **encoded,
-                max_new_tokens=max_new_tokens or MAX_NEW_TOKENS,
-                do_sample=False,
-                eos_token_id=EOS_TOKENS,
-                pad_token_id=PAD_ID,
-            )
-        completion = text_tokenizer.decode(output[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
-        replies.append(restore_prefilled_think(completion, GENERATION_PREFILL))
-    return replies
+    # Tunix's tokenizer adds <bos> itself: drop the rendered one so the prompt has exactly one.
+    texts = [render_prompt(messages, generation_prefill=GENERATION_PREFILL)[len(BOS) :] for messages in prompts]
+    # A fixed prompt budget keeps prompt + generation within the cache (Tunix rounds an unset budget
+    # up to a power of two, which a ~1k-token haystack prompt would push past it).
+    output = sampler(
+        input_strings=texts,
+        max_generation_steps=max_new_tokens or MAX_NEW_TOKENS,
+        max_prompt_length=MAX_PROMPT_LENGTH,
+        eos_tokens=EOS_TOKENS,
+        echo=False,
+    )
+    return [restore_prefilled_think(text, GENERATION_PREFILL) for text in output.text]
 
-
-# %%
-# Sample questions from the test split (never seen in training), answered with the inference cell.
-SAMPLE_ROWS = dsa_test_rows[:3]
-for _row, _reply in zip(SAMPLE_ROWS, dsa_generate([dsa_prompt_messages(r) for r in SAMPLE_ROWS])):
-    _parse = parse_strict(_reply)
-    print("QUESTION:", split_user_content(_row["messages"][0]["content"])[1])
-    print("REPLY:", _reply)
-    print("STRICT FORMAT:", _parse.describe(), "\n" + "-" * 80)
 
 # %%
 # Evaluation on DIPG test rows: strict dual-stream format (the kit's parser) and the gym's own rubric
@@ -2336,7 +2272,7 @@ from pathlib import Path
 
 _dsa_scorer = GymScorer()
 DSA_EVAL_RESULTS = {}
-_DSA_EVAL_LABEL = "after GRPO"
+_DSA_EVAL_LABEL = "after SFT"
 
 
 def dsa_score_replies(rows, replies):
@@ -2381,8 +2317,172 @@ def dsa_run_evaluation(label, rows=None):
 dsa_run_evaluation(_DSA_EVAL_LABEL)
 
 # %% [markdown]
-# ### Saving
+# ## GRPO: rewards `fn(prompts, completions, **kwargs)` over plain-string completions
 
 # %%
-model.save_pretrained("gemma-3")  # LoRA adapters (or the full model)
-tokenizer.save_pretrained("gemma-3")
+# GRPO rewards (DSA core): strict format, partial format and the gym's rubric (scaled to about -1..1),
+# Tunix convention fn(prompts, completions: list[str], **columns). The prompts pre-fill <think>, so the
+# rewards put it back before judging: a pre-filled tag must not zero the format reward.
+GYM_REWARD_SCALE = 0.02
+DSA_REWARD_FNS = tunix_rewards(prefilled_think=True, gym_scale=GYM_REWARD_SCALE)
+
+# %%
+# GRPO prompts from the DIPG train split, rendered as in SFT and pre-filled with <think> as inference is.
+# Columns question/context/answer reach the reward functions (answer: the whole gold reply, as the gym
+# expects). Prompts longer than MAX_PROMPT_LENGTH tokens are dropped rather than cut.
+import grain
+
+
+def dsa_grpo_records(rows, prompt_tokenizer=None):
+    """DIPG rows -> [{"prompts": str, "question", "context", "answer"}] within MAX_PROMPT_LENGTH tokens.
+
+    Without a tokenizer (the base notebook loads it later) lengths are not checked here.
+    """
+    records = []
+    for row in rows:
+        prompt = render_prompt(dsa_prompt_messages(row), generation_prefill=GENERATION_PREFILL)[len(BOS) :]
+        if prompt_tokenizer is not None and len(prompt_tokenizer.encode(prompt)) > MAX_PROMPT_LENGTH:
+            continue
+        context, question = split_user_content(row["messages"][0]["content"])
+        records.append({"prompts": prompt, "question": question, "context": context, "answer": dsa_gold(row)})
+    return records
+
+
+_dsa_prompt_tokenizer = globals().get("tokenizer")
+_dsa_grpo_records = dsa_grpo_records(dsa_train_rows, _dsa_prompt_tokenizer)
+if _dsa_prompt_tokenizer is None:
+    print(f"GRPO prompts: {len(_dsa_grpo_records)} (lengths unchecked: no tokenizer yet; MAX_PROMPT_LENGTH={MAX_PROMPT_LENGTH})")
+else:
+    print(f"GRPO prompts: {len(_dsa_grpo_records)} of {len(dsa_train_rows)} fit MAX_PROMPT_LENGTH={MAX_PROMPT_LENGTH}")
+dataset = grain.MapDataset.source(_dsa_grpo_records).shuffle(seed=SEED).batch(BATCH_SIZE)
+
+# %%
+# GRPO rewards recorded for the log: every reward call during training keeps the mean reward of each DSA
+# reward function; the next cell (tunix_grpo_train_log) writes them with the steps to OUTPUT_DIR/grpo_log.json.
+import functools
+
+DSA_GRPO_REWARDS = {}
+
+
+def dsa_recorded_rewards(reward_fns):
+    """The same reward functions, each recording the mean of every batch it scores."""
+
+    def record(fn):
+        @functools.wraps(fn)
+        def recorded(prompts, completions, **columns):
+            scores = fn(prompts=prompts, completions=completions, **columns)
+            DSA_GRPO_REWARDS.setdefault(fn.__name__, []).append(sum(scores) / max(len(scores), 1))
+            return scores
+
+        return recorded
+
+    return [record(fn) for fn in reward_fns]
+
+
+DSA_REWARD_FNS = dsa_recorded_rewards(DSA_REWARD_FNS)
+
+# %%
+# GRPO log of a GRPO-only notebook, read back by people and by CI: per learner step the policy loss and the
+# mean reward (Tunix's own metrics history), and the mean of each DSA reward per scored batch (recorded by
+# the cell above), written to OUTPUT_DIR/grpo_log.json ("steps", finite "rewards" per step, as every family's
+# GRPO log; train_log.json is the SFT stage's, which this notebook does not have).
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def dsa_tunix_grpo_train_log(learner, path):
+    """A GRPO learner after .train() -> {"steps", "rewards", "losses", "reward_fns", "grpo_steps"}, also
+    written to ``path`` (sorted keys)."""
+    cluster = learner.rl_cluster
+    history = getattr(cluster, "_rl_metrics_logger", None)
+
+    def series(prefix, name):
+        try:
+            return [float(v) for v in np.ravel(history.get_metric_history(prefix, name, "train"))]
+        except Exception:  # the metric was never logged (or Tunix renamed it)
+            return []
+
+    done = int(cluster.actor_trainer.train_steps)
+    log = {
+        "grpo_steps": done,
+        "steps": list(range(1, done + 1)),
+        "losses": series("actor", "loss"),
+        "rewards": series("rewards", "score/mean"),
+        "reward_fns": {name: list(values) for name, values in sorted(globals().get("DSA_GRPO_REWARDS", {}).items())},
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as stream:
+        json.dump(log, stream, indent=1, sort_keys=True)
+    finite = all(math.isfinite(x) for x in log["losses"] + log["rewards"])
+    print(f"GRPO steps done: {done}; losses {log['losses']}; mean rewards {log['rewards']}; finite: {finite}")
+    return log
+
+
+# %%
+from tunix.rl import rl_cluster as rl_cluster_lib
+from tunix.rl.grpo.grpo_learner import GRPOConfig, GRPOLearner
+from tunix.rl.rollout import base_rollout
+
+# Full fine-tuning: the reference policy is a second, frozen copy of the SFT weights.
+with mesh:
+    reference = params_safetensors_lib.create_model_from_safe_tensors(MODEL_PATH, model_config, mesh, dtype=param_dtype)
+    from flax import nnx
+
+    nnx.update(reference, nnx.state(gemma))
+
+cluster_config = rl_cluster_lib.ClusterConfig(
+    role_to_mesh={
+        rl_cluster_lib.Role.ACTOR: mesh,
+        rl_cluster_lib.Role.REFERENCE: mesh,
+        rl_cluster_lib.Role.ROLLOUT: mesh,
+    },
+    rollout_engine="vanilla",
+    offload_to_cpu=False,
+    training_config=rl_cluster_lib.RLTrainingConfig(
+        actor_optimizer=optax.adamw(GRPO_LEARNING_RATE),
+        eval_every_n_steps=max(GRPO_STEPS, 1),
+        max_steps=GRPO_STEPS,
+        mini_batch_size=GRPO_BATCH_SIZE,
+        train_micro_batch_size=GRPO_BATCH_SIZE,
+        metrics_logging_options=metrics_logger.MetricsLoggerOptions(log_dir="./logs/grpo", flush_every_n_steps=10),
+    ),
+    rollout_config=base_rollout.RolloutConfig(
+        max_tokens_to_generate=TOTAL_GENERATION_STEPS,
+        max_prompt_length=MAX_PROMPT_LENGTH,
+        kv_cache_size=MAX_PROMPT_LENGTH + TOTAL_GENERATION_STEPS + 32,
+        temperature=0.9,
+        top_p=1.0,
+        top_k=50,
+        eos_tokens=EOS_TOKENS,
+    ),
+)
+rl_cluster = rl_cluster_lib.RLCluster(actor=gemma, reference=reference, tokenizer=tokenizer, cluster_config=cluster_config)
+grpo_trainer = GRPOLearner(
+    rl_cluster=rl_cluster,
+    algo_config=GRPOConfig(num_generations=NUM_GENERATIONS, num_iterations=1, beta=BETA, epsilon=EPSILON),
+    reward_fns=DSA_REWARD_FNS,
+)
+with mesh:
+    grpo_trainer.train(grain.MapDataset.source(_dsa_grpo_records).repeat(GRPO_STEPS).batch(GRPO_BATCH_SIZE))
+DSA_GRPO_LOG = dsa_tunix_grpo_train_log(grpo_trainer, Path(OUTPUT_DIR) / "grpo_log.json")
+
+# %% [markdown]
+# ## Evaluate: format and answer accuracy on a few test questions
+
+# %%
+# The same evaluation after the GRPO half, beside the earlier figures and the gold ceiling.
+dsa_run_evaluation("after GRPO")
+
+# %% [markdown]
+# ## Save the weights
+
+# %%
+from flax import nnx
+import orbax.checkpoint as ocp
+
+checkpointer = ocp.StandardCheckpointer()
+checkpointer.save(os.path.abspath("./gemma3_dipg_grpo"), nnx.state(gemma), force=True)
+checkpointer.wait_until_finished()

@@ -9,40 +9,32 @@
 #       format_name: percent
 #       format_version: '1.3'
 #   kernelspec:
-#     display_name: DSA Tunix
+#     display_name: DSA core (TRL)
 #     language: python
-#     name: dsa-tunix
+#     name: dsa-core
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/REPO/blob/main/notebooks/dsa/tunix_gemma3_sft_grpo_gsm8k.ipynb)
+# # DSA: Gemma 3 on DIPG safety questions in the dual-stream format with TRL: SFT
+#
+# Adapted from "Supervised fine-tuning of Gemma 3 on GSM8K with TRL (LoRA optional)" by adapt_dsa_notebook.py.
 #
 # Runs on Colab, Kaggle or a local Jupyter kernel: the set-up cells detect where they are (`IN_COLAB`,
 # `IN_KAGGLE`), install only what does not import, and read tokens (`HF_TOKEN`, `KAGGLE_KEY`, ...) from
-# the environment or the Colab/Kaggle secrets, never from a prompt. Replace `OWNER/REPO` with the
-# repository that holds this notebook (see notebooks/README.md).
+# the environment or the Colab/Kaggle secrets, never from a prompt.
 
 # %% [markdown]
-# # Gemma 3 (1B-it) on GSM8K with Tunix: SFT, then GRPO, full fine-tuning (no LoRA)
+# This notebook teaches Gemma to answer DIPG medical-safety questions in the dual-stream format (`<think>` internal reasoning, `<proof>` verbatim quotes from the context, `<answer>` what the user sees), with the kit's data, loss-masking, reward and evaluation cells.
 #
-# A GSM8K base notebook in the shape of the Kaggle "SFT -> GRPO, no LoRA, Tunix" notebook, written
-# for google-tunix 0.1.7 on JAX: Gemma 3 from its safetensors folder, a `<reasoning>`/`<answer>`
-# format, `tokenize_function` -> `TrainingInput(input_tokens, input_mask)`, `PeftTrainer` SFT of
-# every weight, an inference check that pre-fills the opening tag, then GRPO with
-# `RLCluster` + `GRPOLearner` and reward functions `fn(prompts, completions, **kwargs)`.
-#
-# Fixes over the Kaggle original: `ModelConfig.gemma3_1b_it()` (0.1.6+), `algo_config=` (0.1.4+),
-# every GRPO import present, stop on `<end_of_turn>` (106) as well as `<eos>`, the loss mask taken
-# from one tokenization of the whole sequence, GRPO prompts pre-filled like inference.
-#
-# It is one of the inputs of the DSA notebook patcher (`scripts/adapt_dsa_notebook.py`).
+# It is one of the inputs of the DSA notebook patcher (`scripts/adapt_dsa_notebook.py`), which turns
+# it into a notebook that teaches the `<think>…</think><proof>…</proof><answer>…</answer>` format.
 
 # %% [markdown]
 # ## Install
 
 # %% tags=["parameters"]
 # Run parameters (papermill: -p NAME VALUE). MODEL_ID and DATASET_ID take a hub id or a local path.
-MODEL_ID = "google/gemma-3/transformers/gemma-3-1b-it"
+MODEL_ID = "google/gemma-3-270m-it"
 DATASET_ID = "surfiniaburger/dipg-safety-instruction-1500"
 OUTPUT_DIR = "dsa_outputs"
 MAX_STEPS = 100  # optimiser steps of the first training stage (SFT, or GRPO where there is no SFT)
@@ -64,7 +56,7 @@ import importlib.util
 import subprocess
 import sys
 
-_DSA_PACKAGES = {"med_safety_eval": "openenv-dipg-safety==0.1.67", "numpy": "numpy", "pydantic": "pydantic", "requests": "requests", "transformers": "transformers", "yaml": "pyyaml"}
+_DSA_PACKAGES = {"med_safety_eval": "openenv-dipg-safety==0.1.67", "numpy": "numpy", "pydantic": "pydantic", "requests": "requests", "yaml": "pyyaml"}
 # The gym's scorer is installed without its server stack (FIELD_NOTES §2); it imports yaml undeclared.
 _DSA_NO_DEPS = ("openenv-dipg-safety",)
 
@@ -292,6 +284,72 @@ def dsa_pip_install(args, tool="pip", action="install"):
         constraints.write("\n".join(pins) + "\n")
     keep = [o for o in options if o in ("-q", "-qq", "-qqq", "--quiet", "--no-deps")]
     subprocess.run([sys.executable, "-m", "pip", "install", *keep, "-c", constraints.name, *install], check=True)
+
+
+# %%
+# Hub and tracker helpers for a notebook that may run offline: uploads only with a token and the hub
+# reachable, experiment trackers only where they import, and a hub id made of the author's account and
+# a folder this notebook saved ("user/my-model") read from that folder when it exists.
+import importlib.util
+import os
+
+
+def dsa_hub_offline():
+    """Whether the Hugging Face hub is switched off for this run (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
+    flags = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    return any(os.environ.get(name, "0").lower() in ("1", "true", "yes") for name in flags)
+
+
+def dsa_can_push():
+    """True where an upload can work: the hub is on and a token is set (environment, secrets or login)."""
+    if dsa_hub_offline():
+        print("hub offline (HF_HUB_OFFLINE): upload skipped")
+        return False
+    token = dsa_secret("HF_TOKEN")
+    if not token:
+        try:
+            from huggingface_hub import get_token
+
+            token = get_token()
+        except Exception:
+            token = None
+    if not token:
+        print("no HF token: hub upload skipped")
+    return bool(token)
+
+
+_DSA_TRACKER_MODULES = {"trackio": "trackio", "wandb": "wandb", "tensorboard": "tensorboard", "mlflow": "mlflow",
+                        "comet_ml": "comet_ml", "clearml": "clearml", "neptune": "neptune", "dvclive": "dvclive"}
+_DSA_HUB_TRACKERS = ("trackio",)  # logs to a hub Space when given one
+
+
+def dsa_report_to(report_to):
+    """``report_to`` with the trackers that cannot run here dropped ("none" when none is left)."""
+    wanted = [report_to] if isinstance(report_to, str) else list(report_to)
+    kept = []
+    for tracker in wanted:
+        module = _DSA_TRACKER_MODULES.get(tracker, tracker)
+        if tracker in ("none", "all") or importlib.util.find_spec(module) is None:
+            continue
+        if tracker in _DSA_HUB_TRACKERS and dsa_hub_offline():
+            continue
+        kept.append(tracker)
+    dropped = [t for t in wanted if t not in kept and t != "none"]
+    if dropped:
+        print(f"report_to: {', '.join(dropped)} not available here; logging to {', '.join(kept) or 'none'}")
+    if not kept:
+        return "none"
+    return kept[0] if isinstance(report_to, str) else kept
+
+
+def dsa_local_first(repo_id):
+    """``"user/folder"`` -> ``"folder"`` when this notebook saved that folder, else the hub id unchanged."""
+    local = str(repo_id).split("/", 1)[-1]
+    if os.path.isdir(local):
+        return local
+    if os.path.isdir(str(repo_id)):
+        return str(repo_id)
+    return repo_id
 
 
 # %%
@@ -1925,118 +1983,6 @@ def trl_rewards(prefilled_think: bool | None = None, gym_scale: float = 1.0) -> 
 
 
 # %%
-dsa_pip_install('-q "google-tunix==0.1.7" "jax[tpu]" "sentencepiece<0.2.2" "transformers==5.12.1" datasets kagglehub')
-
-# %% [markdown]
-# ## Settings
-
-# %%
-KAGGLE_MODEL_HANDLE = MODEL_ID
-MODEL_PATH = MODEL_ID if os.path.isdir(MODEL_ID) else ""  # MODEL_ID may be a local folder
-MODEL_CONFIG = "hf"  # read the folder's config.json: fits whichever Gemma-3 MODEL_ID names
-# MAX_SEQ_LENGTH is set in the parameters cell (base notebook had MAX_SEQ_LENGTH = 512)
-MESH_SHAPE = None  # None: (number of devices, 1) as (fsdp, tp)
-SFT_STEPS = MAX_STEPS
-SFT_BATCH_SIZE = 4
-BATCH_SIZE = SFT_BATCH_SIZE  # the kit's SFT-inputs and GRPO-data cells read BATCH_SIZE
-SFT_LEARNING_RATE = 1e-5
-GRPO_STEPS = GRPO_MAX_STEPS
-GRPO_BATCH_SIZE = 1
-# NUM_GENERATIONS is set in the parameters cell (base notebook had NUM_GENERATIONS = 4)
-# MAX_PROMPT_LENGTH is set in the parameters cell (base notebook had MAX_PROMPT_LENGTH = 256)
-TOTAL_GENERATION_STEPS = MAX_NEW_TOKENS
-GRPO_LEARNING_RATE = 3e-6
-BETA = 0.08
-EPSILON = 0.2
-SEED = 42
-
-
-# %% [markdown]
-# ## Model
-
-# %%
-# The model: MODEL_ID is a local folder, a Kaggle model handle (owner/model/framework/variation) or a hub id.
-def dsa_resolve_model(model_id):
-    """MODEL_ID -> a local folder holding the weights and tokenizer."""
-    if os.path.isdir(model_id):
-        return model_id
-    if model_id.count("/") >= 3:
-        import kagglehub
-
-        return kagglehub.model_download(model_id)
-    from huggingface_hub import snapshot_download
-
-    return snapshot_download(model_id, token=dsa_secret("HF_TOKEN"))
-
-
-local_model_path = dsa_resolve_model(MODEL_ID)
-print("model files:", local_model_path)
-
-# %%
-import json
-import os
-
-import jax
-import jax.numpy as jnp
-import numpy as np
-import optax
-from transformers import AutoTokenizer
-from tunix.models.gemma3 import model as gemma3_lib
-from tunix.models.gemma3 import params_safetensors as params_safetensors_lib
-
-if not MODEL_PATH:
-    import kagglehub
-
-    MODEL_PATH = dsa_resolve_model(KAGGLE_MODEL_HANDLE)
-
-on_cpu = jax.devices()[0].platform == "cpu"
-param_dtype = jnp.float32 if on_cpu else jnp.bfloat16
-
-
-def model_config_from_hf(path):
-    """A tunix ModelConfig from a Gemma-3 text checkpoint's config.json (any size)."""
-    hf = json.load(open(os.path.join(path, "config.json")))
-    rope = hf.get("rope_parameters") or {}
-    return gemma3_lib.ModelConfig(
-        num_layers=hf["num_hidden_layers"],
-        num_embed=hf["vocab_size"],
-        embed_dim=hf["hidden_size"],
-        hidden_dim=hf["intermediate_size"],
-        num_heads=hf["num_attention_heads"],
-        head_dim=hf["head_dim"],
-        num_kv_heads=hf["num_key_value_heads"],
-        sliding_window_size=hf["sliding_window"],
-        local_base_frequency=int(rope.get("sliding_attention", {}).get("rope_theta", 10_000)),
-        global_base_frequency=int(rope.get("full_attention", {}).get("rope_theta", 1_000_000)),
-        param_dtype=param_dtype,
-    )
-
-
-model_config = (
-    model_config_from_hf(MODEL_PATH) if MODEL_CONFIG == "hf" else getattr(gemma3_lib.ModelConfig, MODEL_CONFIG)()
-)
-if MESH_SHAPE is None:
-    MESH_SHAPE = (len(jax.devices()), 1)
-# Auto axes: jax >= 0.7 makes Explicit ones by default, which PeftTrainer's sharding constraint rejects.
-mesh = jax.make_mesh(MESH_SHAPE, ("fsdp", "tp"), axis_types=(jax.sharding.AxisType.Auto,) * 2)
-with mesh:
-    gemma = params_safetensors_lib.create_model_from_safe_tensors(MODEL_PATH, model_config, mesh, dtype=param_dtype)
-gemma3 = gemma  # the kit's Tunix cells call the policy gemma3
-
-# The Hugging Face tokenizer (tunix's SentencePiece path breaks on sentencepiece >= 0.2.2 and its
-# tokenize() strips the turn markers).
-tokenizer = AutoTokenizer.from_pretrained(MODEL_PATH)
-# The kit's cells name the policy gemma3, the weights folder local_model_path, and build
-# peft_trainer.TrainingInput.
-gemma3, local_model_path = gemma, MODEL_PATH
-from tunix.sft import peft_trainer
-PAD_ID = tokenizer.pad_token_id
-EOS_TOKENS = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<end_of_turn>")]  # 1 and 106
-
-# %% [markdown]
-# ## Answer format
-
-# %%
 # DIPG dual-stream format: <think>…</think> <proof>…</proof> <answer>…</answer> (tags from the DSA core).
 # The base notebook's tag names are kept as aliases so its remaining cells still read.
 reasoning_start, reasoning_end = THINK_OPEN, THINK_CLOSE
@@ -2070,8 +2016,33 @@ def dsa_gold(row):
     return [m for m in row["messages"] if m["role"] == "assistant"][-1]["content"]
 
 
+# %%
+dsa_pip_install('-Uq "trl[peft]" datasets accelerate')
+
 # %% [markdown]
-# ## GSM8K
+# ## Log in to the Hugging Face Hub (to download Gemma and, optionally, to push the result)
+
+# %%
+from huggingface_hub import notebook_login
+
+dsa_login("huggingface")
+
+# %% [markdown]
+# ## Settings
+
+# %%
+model_id = MODEL_ID
+output_dir = "gemma-3-1b-it-dipg-sft"
+use_lora = True
+max_steps = MAX_STEPS
+learning_rate = 2e-4
+max_length = MAX_SEQ_LENGTH
+seed = 42
+
+# %% [markdown]
+# ## Load the dataset
+#
+# Each DIPG row carries its reference reply in the dual-stream format: there is no numeric answer to extract.
 
 # %%
 # DIPG data (DATASET_ID: hub id, .jsonl/.json/.parquet file or saved folder): validated rows and the
@@ -2091,182 +2062,202 @@ dsa_eval_rows = dsa_test_rows[:NUM_EVAL_ROWS]
 print(f"DIPG rows: train {len(dsa_train_rows)}, test {len(dsa_test_rows)}, evaluated {len(dsa_eval_rows)}")
 
 # %%
-# The DIPG conversations as text rows ({"text": ...}, the shape the base's formatting cell built), rendered
-# with the core's Gemma-3 chat template. Training itself uses the masked batches built from the same rows.
-formatted_train = [{"text": render_conversation(dsa_training_messages(row)).text} for row in dsa_train_rows]
-formatted_test = [{"text": render_conversation(dsa_training_messages(row)).text} for row in dsa_eval_rows]
-print(f"DIPG text rows: train {len(formatted_train)}, test {len(formatted_test)}")
+# DIPG rows under the names TRL's example notebooks give their data (`train_dataset`, `test_dataset`,
+# `dataset_name`), so the base's own display cells show DIPG content. Each row carries the conversation
+# (`messages`, as SFTTrainer reads it) and the prompt turns (`prompt`, as GRPOTrainer reads it); the
+# trainers get the kit's rows (token-exact masks for SFT, length-checked prompts for GRPO) further down.
+from datasets import Dataset
+
+dataset_name = DATASET_ID
+
+
+def dsa_trl_rows(rows):
+    """DIPG rows -> a datasets.Dataset with `messages` (whole conversation) and `prompt` (its prompt turns)."""
+    return Dataset.from_list([{"messages": dsa_training_messages(r), "prompt": dsa_prompt_messages(r)} for r in rows])
+
+
+train_dataset = dsa_trl_rows(dsa_train_rows)
+test_dataset = dsa_trl_rows(dsa_test_rows)
+print(f"train_dataset: {len(train_dataset)} DIPG rows, test_dataset: {len(test_dataset)}")
 
 # %% [markdown]
-# ## Tokenize: one tokenization of the whole sequence, loss only on the model turn
-#
-# `PeftTrainer` weights the prediction of token *i* by `input_mask[i]`, so the mask is 1 exactly on
-# the reply's tokens (and its `<end_of_turn>`), found by character offsets of the same tokenization.
+# ## Load the model
 
 # %%
-# Tunix's SFT module, which the kit's SFT cells use (the base imported its names in the cell replaced here).
-from tunix.sft import peft_trainer
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
-# %%
-# SFT inputs for Tunix's PeftTrainer with the token-exact mask: one tokenization of the whole rendered
-# conversation, loss on the reply and its <end_of_turn> only (input_mask[i] weights the prediction of
-# token i, Tunix's shifted convention). Offsets need a fast tokenizer: the HF one shares Gemma-3's vocabulary.
-from transformers import AutoTokenizer
-
-dsa_hf_tokenizer = AutoTokenizer.from_pretrained(local_model_path)
-dsa_hf_tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
-_dsa_masked, _dsa_dropped = mask_batch([dsa_training_messages(r) for r in dsa_train_rows], dsa_hf_tokenizer, MAX_SEQ_LENGTH)
-_dsa_examples = [example for _, example in _dsa_masked]
-print(f"masked {len(_dsa_examples)} rows; dropped {len(_dsa_dropped)} whose reply MAX_SEQ_LENGTH={MAX_SEQ_LENGTH} would cut")
-# Fewer rows than BATCH_SIZE (small runs) still make one batch.
-_dsa_batch_size = max(1, min(BATCH_SIZE, len(_dsa_examples)))
-train_data = []
-for _start in range(0, len(_dsa_examples) - _dsa_batch_size + 1, _dsa_batch_size):
-    _batch = tunix_batch(_dsa_examples[_start : _start + _dsa_batch_size], MAX_SEQ_LENGTH)
-    train_data.append(peft_trainer.TrainingInput(input_tokens=_batch["input_tokens"], input_mask=_batch["input_mask"]))
-print(f"{len(train_data)} batches of {_dsa_batch_size}; trained tokens {sum(e.n_trained for e in _dsa_examples)}")
-
-# %%
-# The masked DIPG batches in the shape the base's training cell reads: train_grain cycles train_data
-# to MAX_STEPS optimiser steps (times gradient accumulation, where the base sets it); eval_grain holds
-# the evaluation rows, masked the same way.
-_dsa_accumulate = int(globals().get("GRADIENT_ACCUMULATION_STEPS") or 1)
-train_grain = [train_data[_i % len(train_data)] for _i in range(MAX_STEPS * _dsa_accumulate)]
-_dsa_eval_masked, _ = mask_batch([dsa_training_messages(r) for r in dsa_eval_rows], dsa_hf_tokenizer, MAX_SEQ_LENGTH)
-_dsa_eval_examples = [example for _, example in _dsa_eval_masked]
-eval_grain = []
-for _start in range(0, len(_dsa_eval_examples) - _dsa_batch_size + 1, _dsa_batch_size):
-    _batch = tunix_batch(_dsa_eval_examples[_start : _start + _dsa_batch_size], MAX_SEQ_LENGTH)
-    eval_grain.append(peft_trainer.TrainingInput(input_tokens=_batch["input_tokens"], input_mask=_batch["input_mask"]))
-print(f"SFT: {len(train_grain)} training batches ({MAX_STEPS} steps x {_dsa_accumulate} accumulated), {len(eval_grain)} eval batches")
+tokenizer = AutoTokenizer.from_pretrained(model_id)
+model = AutoModelForCausalLM.from_pretrained(
+    model_id,
+    dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32,
+    attn_implementation="eager",  # Gemma 3 trains best with eager attention
+)
 
 # %% [markdown]
-# ## SFT with `PeftTrainer` (full fine-tuning: no LoRA on the model, so every weight trains)
+# ## LoRA configuration (skip it for a full fine-tune)
 
 # %%
-# Training log for Tunix SFT, read back by people and by CI: PeftTrainer hands each step's loss to its
-# training hooks; the losses and the share of tokens the loss falls on (the masked rows of train_data)
-# go to OUTPUT_DIR/train_log.json with the same fields as the Hugging Face families' log.
+from peft import LoraConfig
+
+peft_config = (
+    LoraConfig(
+        r=16,
+        lora_alpha=32,
+        lora_dropout=0.05,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        task_type="CAUSAL_LM",
+    )
+    if use_lora
+    else None
+)
+
+# %% [markdown]
+# ## Train
+
+# %%
+# The tokenizer the kit masks with: the notebook's own when it loaded one, else MODEL_ID's (the trainer
+# loads its own from the same id, so rows and trainer agree).
+if not callable(globals().get("tokenizer")):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(MODEL_ID)
+
+# %%
+# SFT rows for TRL's SFTTrainer with the token-exact mask: pre-tokenized input_ids with completion_mask
+# and assistant_masks (loss on the reply and its <end_of_turn> only). Rows whose reply MAX_SEQ_LENGTH
+# would cut are dropped and counted, never trained half-masked.
+from datasets import Dataset
+
+_dsa_text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps the tokenizer
+_dsa_text_tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+_dsa_masked, _dsa_dropped = mask_batch(
+    [dsa_training_messages(r) for r in dsa_train_rows], _dsa_text_tokenizer, MAX_SEQ_LENGTH
+)
+print(f"masked {len(_dsa_masked)} rows; dropped {len(_dsa_dropped)} whose reply MAX_SEQ_LENGTH={MAX_SEQ_LENGTH} would cut")
+dataset = dsa_sft_dataset = Dataset.from_list([to_trl_tokenized(example) for _, example in _dsa_masked])
+print(f"trained tokens {sum(sum(r['completion_mask']) for r in dataset)} of {sum(len(r['input_ids']) for r in dataset)}")
+
+# %%
+from trl import SFTConfig, SFTTrainer
+
+training_args = SFTConfig(
+    output_dir=output_dir,
+    max_steps=max_steps,
+    per_device_train_batch_size=2,
+    gradient_accumulation_steps=4,
+    learning_rate=learning_rate,
+    lr_scheduler_type="cosine",
+    warmup_steps=5,
+    max_length=max_length,
+    logging_steps=LOGGING_STEPS,
+    save_strategy="no",
+    bf16=torch.cuda.is_available(),
+    seed=seed,
+    report_to="none",
+)
+
+trainer = SFTTrainer(
+    model=model,
+    args=training_args,
+    train_dataset=dsa_sft_dataset,
+    processing_class=tokenizer,
+    peft_config=peft_config,
+)
+
+# %%
+trainer_stats = trainer.train()
+trainer_stats
+
+# %%
+# Training log, read back by people and by CI: the per-step losses (trainer.state.log_history) and the
+# share of tokens the loss fell on in the rows the trainer really got, written to OUTPUT_DIR/train_log.json.
 import json
 import math
 from pathlib import Path
 
-from tunix.sft import hooks as dsa_tunix_hooks
 
+def dsa_train_log(run_trainer, path):
+    """A trainer after .train() -> {"steps", "losses", "trained_tokens", "total_tokens", "trained_share"}.
 
-class DSALossHooks(dsa_tunix_hooks.TrainingHooks):
-    """Collects the step number and loss of every SFT step (PeftTrainer calls on_train_step_end)."""
-
-    def __init__(self):
-        self.steps, self.losses = [], []
-
-    def on_train_start(self, train_ctx):
-        pass
-
-    def on_train_end(self, train_ctx):
-        pass
-
-    def on_train_step_start(self, train_ctx):
-        pass
-
-    def on_train_step_end(self, train_ctx, train_step, train_loss, step_time=None):
-        self.steps.append(int(train_step))
-        self.losses.append(float(train_loss))
-
-    def on_eval_step_start(self, train_ctx):
-        pass
-
-    def on_eval_step_end(self, train_ctx, eval_loss):
-        pass
-
-
-def dsa_tunix_train_log(hooks, examples, path):
-    """hooks (after .train()) + masked examples -> {"steps", "losses", "trained_tokens", "total_tokens",
-    "trained_share"}, also written to ``path`` (sorted keys)."""
-    trained = sum(example.n_trained for example in examples)
-    total = sum(len(example.input_ids) for example in examples)
+    Steps/losses: one entry per logged step (LOGGING_STEPS). Token counts are None when the trainer's
+    rows carry no mask column (e.g. GRPO prompts). The dict is also written to ``path`` (sorted keys).
+    """
+    history = [entry for entry in run_trainer.state.log_history if "loss" in entry and "step" in entry]
+    data = run_trainer.train_dataset
+    columns = list(getattr(data, "column_names", None) or [])
+    mask_key = next((key for key in ("completion_mask", "assistant_masks") if key in columns), None)
+    trained = sum(sum(mask) for mask in data[mask_key]) if mask_key else None
+    total = sum(len(ids) for ids in data["input_ids"]) if mask_key and "input_ids" in columns else None
     log = {
-        "steps": list(hooks.steps),
-        "losses": list(hooks.losses),
+        "steps": [entry["step"] for entry in history],
+        "losses": [float(entry["loss"]) for entry in history],
         "trained_tokens": trained,
         "total_tokens": total,
-        "trained_share": trained / total if total else None,
+        "trained_share": (trained / total) if trained is not None and total else None,
     }
+    # GRPO logs its rewards beside the loss: the mean reward and each reward function's mean per step.
+    reward_keys = sorted({key for entry in history for key in entry if key == "reward" or key.startswith("rewards/")})
+    if reward_keys:
+        log["rewards"] = {key: [entry.get(key) for entry in history] for key in reward_keys}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as stream:
         json.dump(log, stream, indent=1, sort_keys=True)
     finite = all(math.isfinite(loss) for loss in log["losses"])
     print(f"logged {len(log['losses'])} steps, losses finite: {finite}; trained-token share {log['trained_share']}")
+    if "rewards" in log:
+        print("rewards per step:", {key: values for key, values in log["rewards"].items()})
     return log
 
 
-DSA_SFT_HOOKS = DSALossHooks()
-
-# %%
-from tunix.sft import metrics_logger
-from tunix.sft import utils as sft_utils
-
-
-def gen_model_input_fn(x: peft_trainer.TrainingInput):
-    pad_mask = x.input_tokens != PAD_ID
-    return {
-        "input_tokens": x.input_tokens,
-        "input_mask": x.input_mask,
-        "positions": sft_utils.build_positions_from_mask(pad_mask),
-        "attention_mask": sft_utils.make_causal_attn_mask(pad_mask),
-    }
-
-
-sft_config = peft_trainer.TrainingConfig(
-    eval_every_n_steps=max(SFT_STEPS, 1),
-    max_steps=SFT_STEPS,
-    metrics_logging_options=metrics_logger.MetricsLoggerOptions(log_dir="./logs/sft", flush_every_n_steps=10),
-)
-sft_trainer = peft_trainer.PeftTrainer(gemma, optax.adamw(SFT_LEARNING_RATE), sft_config).with_gen_model_input_fn(
-    gen_model_input_fn
-)
-with mesh:
-    # The masked DIPG batches, cycled to SFT_STEPS steps; each step's loss reaches DSA_SFT_HOOKS.
-    sft_trainer.with_training_hooks(DSA_SFT_HOOKS)
-    sft_trainer.train(train_data[_i % len(train_data)] for _i in range(SFT_STEPS))
-DSA_TRAIN_LOG = dsa_tunix_train_log(DSA_SFT_HOOKS, _dsa_examples, Path(OUTPUT_DIR) / "train_log.json")
+DSA_TRAIN_LOG = dsa_train_log(trainer, Path(OUTPUT_DIR) / "train_log.json")
 
 # %% [markdown]
-# ## Inference: pre-fill the opening tag
+# ## Try the trained model
 
 # %%
-# Inference with Tunix's sampler: the training chat rendering, the reply pre-filled with <think>, and
-# generation stops on <end_of_turn> (106) as well as <eos> (1).
-from tunix.generate import sampler as sampler_lib
+# The model the kit's inference and evaluation use: the trained one. A notebook that handed the trainer a
+# model id (not a loaded model) has it only as trainer.model (with its LoRA adapter, when there is one).
+if not hasattr(globals().get("model"), "generate") and "trainer" in globals():
+    model = trainer.model
+_ = model.eval()  # inference mode (the trainer switches back when it trains again)
+
+# %%
+# Inference: the training chat rendering, the reply pre-filled with <think>, greedy, and generation
+# stops on <end_of_turn> (106) as well as <eos> (1): stopping on <eos> alone runs past the turn.
+import torch
 
 EOS_TOKENS = list(STOP_TOKEN_IDS)
-sampler = sampler_lib.Sampler(
-    transformer=gemma3,
-    tokenizer=tokenizer,
-    cache_config=sampler_lib.CacheConfig(
-        cache_size=MAX_PROMPT_LENGTH + MAX_NEW_TOKENS,
-        num_layers=model_config.num_layers,
-        num_kv_heads=model_config.num_kv_heads,
-        head_dim=model_config.head_dim,
-    ),
-)
 
 
 def dsa_generate(prompts, max_new_tokens=None):
     """Prompt message lists -> whole replies (the pre-filled <think> put back)."""
-    # Tunix's tokenizer adds <bos> itself: drop the rendered one so the prompt has exactly one.
-    texts = [render_prompt(messages, generation_prefill=GENERATION_PREFILL)[len(BOS) :] for messages in prompts]
-    # A fixed prompt budget keeps prompt + generation within the cache (Tunix rounds an unset budget
-    # up to a power of two, which a ~1k-token haystack prompt would push past it).
-    output = sampler(
-        input_strings=texts,
-        max_generation_steps=max_new_tokens or MAX_NEW_TOKENS,
-        max_prompt_length=MAX_PROMPT_LENGTH,
-        eos_tokens=EOS_TOKENS,
-        echo=False,
-    )
-    return [restore_prefilled_think(text, GENERATION_PREFILL) for text in output.text]
+    text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps the tokenizer
+    replies = []
+    for messages in prompts:
+        text = render_prompt(messages, generation_prefill=GENERATION_PREFILL)
+        encoded = text_tokenizer(text, add_special_tokens=False, return_tensors="pt").to(model.device)
+        with torch.no_grad():
+            output = model.generate(
+                **encoded,
+                max_new_tokens=max_new_tokens or MAX_NEW_TOKENS,
+                do_sample=False,
+                eos_token_id=EOS_TOKENS,
+                pad_token_id=PAD_ID,
+            )
+        completion = text_tokenizer.decode(output[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
+        replies.append(restore_prefilled_think(completion, GENERATION_PREFILL))
+    return replies
 
+
+# %%
+# Sample questions from the test split (never seen in training), answered with the inference cell.
+SAMPLE_ROWS = dsa_test_rows[:3]
+for _row, _reply in zip(SAMPLE_ROWS, dsa_generate([dsa_prompt_messages(r) for r in SAMPLE_ROWS])):
+    _parse = parse_strict(_reply)
+    print("QUESTION:", split_user_content(_row["messages"][0]["content"])[1])
+    print("REPLY:", _reply)
+    print("STRICT FORMAT:", _parse.describe(), "\n" + "-" * 80)
 
 # %%
 # Evaluation on DIPG test rows: strict dual-stream format (the kit's parser) and the gym's own rubric
@@ -2322,172 +2313,9 @@ def dsa_run_evaluation(label, rows=None):
 dsa_run_evaluation(_DSA_EVAL_LABEL)
 
 # %% [markdown]
-# ## GRPO: rewards `fn(prompts, completions, **kwargs)` over plain-string completions
+# ## Save
 
 # %%
-# GRPO rewards (DSA core): strict format, partial format and the gym's rubric (scaled to about -1..1),
-# Tunix convention fn(prompts, completions: list[str], **columns). The prompts pre-fill <think>, so the
-# rewards put it back before judging: a pre-filled tag must not zero the format reward.
-GYM_REWARD_SCALE = 0.02
-DSA_REWARD_FNS = tunix_rewards(prefilled_think=True, gym_scale=GYM_REWARD_SCALE)
-
-# %%
-# GRPO prompts from the DIPG train split, rendered as in SFT and pre-filled with <think> as inference is.
-# Columns question/context/answer reach the reward functions (answer: the whole gold reply, as the gym
-# expects). Prompts longer than MAX_PROMPT_LENGTH tokens are dropped rather than cut.
-import grain
-
-
-def dsa_grpo_records(rows, prompt_tokenizer=None):
-    """DIPG rows -> [{"prompts": str, "question", "context", "answer"}] within MAX_PROMPT_LENGTH tokens.
-
-    Without a tokenizer (the base notebook loads it later) lengths are not checked here.
-    """
-    records = []
-    for row in rows:
-        prompt = render_prompt(dsa_prompt_messages(row), generation_prefill=GENERATION_PREFILL)[len(BOS) :]
-        if prompt_tokenizer is not None and len(prompt_tokenizer.encode(prompt)) > MAX_PROMPT_LENGTH:
-            continue
-        context, question = split_user_content(row["messages"][0]["content"])
-        records.append({"prompts": prompt, "question": question, "context": context, "answer": dsa_gold(row)})
-    return records
-
-
-_dsa_prompt_tokenizer = globals().get("tokenizer")
-_dsa_grpo_records = dsa_grpo_records(dsa_train_rows, _dsa_prompt_tokenizer)
-if _dsa_prompt_tokenizer is None:
-    print(f"GRPO prompts: {len(_dsa_grpo_records)} (lengths unchecked: no tokenizer yet; MAX_PROMPT_LENGTH={MAX_PROMPT_LENGTH})")
-else:
-    print(f"GRPO prompts: {len(_dsa_grpo_records)} of {len(dsa_train_rows)} fit MAX_PROMPT_LENGTH={MAX_PROMPT_LENGTH}")
-dataset = grain.MapDataset.source(_dsa_grpo_records).shuffle(seed=SEED).batch(BATCH_SIZE)
-
-# %%
-# GRPO rewards recorded for the log: every reward call during training keeps the mean reward of each DSA
-# reward function; the next cell (tunix_grpo_train_log) writes them with the steps to OUTPUT_DIR/grpo_log.json.
-import functools
-
-DSA_GRPO_REWARDS = {}
-
-
-def dsa_recorded_rewards(reward_fns):
-    """The same reward functions, each recording the mean of every batch it scores."""
-
-    def record(fn):
-        @functools.wraps(fn)
-        def recorded(prompts, completions, **columns):
-            scores = fn(prompts=prompts, completions=completions, **columns)
-            DSA_GRPO_REWARDS.setdefault(fn.__name__, []).append(sum(scores) / max(len(scores), 1))
-            return scores
-
-        return recorded
-
-    return [record(fn) for fn in reward_fns]
-
-
-DSA_REWARD_FNS = dsa_recorded_rewards(DSA_REWARD_FNS)
-
-# %%
-# GRPO log of a GRPO-only notebook, read back by people and by CI: per learner step the policy loss and the
-# mean reward (Tunix's own metrics history), and the mean of each DSA reward per scored batch (recorded by
-# the cell above), written to OUTPUT_DIR/grpo_log.json ("steps", finite "rewards" per step, as every family's
-# GRPO log; train_log.json is the SFT stage's, which this notebook does not have).
-import json
-import math
-from pathlib import Path
-
-import numpy as np
-
-
-def dsa_tunix_grpo_train_log(learner, path):
-    """A GRPO learner after .train() -> {"steps", "rewards", "losses", "reward_fns", "grpo_steps"}, also
-    written to ``path`` (sorted keys)."""
-    cluster = learner.rl_cluster
-    history = getattr(cluster, "_rl_metrics_logger", None)
-
-    def series(prefix, name):
-        try:
-            return [float(v) for v in np.ravel(history.get_metric_history(prefix, name, "train"))]
-        except Exception:  # the metric was never logged (or Tunix renamed it)
-            return []
-
-    done = int(cluster.actor_trainer.train_steps)
-    log = {
-        "grpo_steps": done,
-        "steps": list(range(1, done + 1)),
-        "losses": series("actor", "loss"),
-        "rewards": series("rewards", "score/mean"),
-        "reward_fns": {name: list(values) for name, values in sorted(globals().get("DSA_GRPO_REWARDS", {}).items())},
-    }
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as stream:
-        json.dump(log, stream, indent=1, sort_keys=True)
-    finite = all(math.isfinite(x) for x in log["losses"] + log["rewards"])
-    print(f"GRPO steps done: {done}; losses {log['losses']}; mean rewards {log['rewards']}; finite: {finite}")
-    return log
-
-
-# %%
-from tunix.rl import rl_cluster as rl_cluster_lib
-from tunix.rl.grpo.grpo_learner import GRPOConfig, GRPOLearner
-from tunix.rl.rollout import base_rollout
-
-# Full fine-tuning: the reference policy is a second, frozen copy of the SFT weights.
-with mesh:
-    reference = params_safetensors_lib.create_model_from_safe_tensors(MODEL_PATH, model_config, mesh, dtype=param_dtype)
-    from flax import nnx
-
-    nnx.update(reference, nnx.state(gemma))
-
-cluster_config = rl_cluster_lib.ClusterConfig(
-    role_to_mesh={
-        rl_cluster_lib.Role.ACTOR: mesh,
-        rl_cluster_lib.Role.REFERENCE: mesh,
-        rl_cluster_lib.Role.ROLLOUT: mesh,
-    },
-    rollout_engine="vanilla",
-    offload_to_cpu=False,
-    training_config=rl_cluster_lib.RLTrainingConfig(
-        actor_optimizer=optax.adamw(GRPO_LEARNING_RATE),
-        eval_every_n_steps=max(GRPO_STEPS, 1),
-        max_steps=GRPO_STEPS,
-        mini_batch_size=GRPO_BATCH_SIZE,
-        train_micro_batch_size=GRPO_BATCH_SIZE,
-        metrics_logging_options=metrics_logger.MetricsLoggerOptions(log_dir="./logs/grpo", flush_every_n_steps=10),
-    ),
-    rollout_config=base_rollout.RolloutConfig(
-        max_tokens_to_generate=TOTAL_GENERATION_STEPS,
-        max_prompt_length=MAX_PROMPT_LENGTH,
-        kv_cache_size=MAX_PROMPT_LENGTH + TOTAL_GENERATION_STEPS + 32,
-        temperature=0.9,
-        top_p=1.0,
-        top_k=50,
-        eos_tokens=EOS_TOKENS,
-    ),
-)
-rl_cluster = rl_cluster_lib.RLCluster(actor=gemma, reference=reference, tokenizer=tokenizer, cluster_config=cluster_config)
-grpo_trainer = GRPOLearner(
-    rl_cluster=rl_cluster,
-    algo_config=GRPOConfig(num_generations=NUM_GENERATIONS, num_iterations=1, beta=BETA, epsilon=EPSILON),
-    reward_fns=DSA_REWARD_FNS,
-)
-with mesh:
-    grpo_trainer.train(grain.MapDataset.source(_dsa_grpo_records).repeat(GRPO_STEPS).batch(GRPO_BATCH_SIZE))
-DSA_GRPO_LOG = dsa_tunix_grpo_train_log(grpo_trainer, Path(OUTPUT_DIR) / "grpo_log.json")
-
-# %% [markdown]
-# ## Evaluate: format and answer accuracy on a few test questions
-
-# %%
-# The same evaluation after the GRPO half, beside the earlier figures and the gold ceiling.
-dsa_run_evaluation("after GRPO")
-
-# %% [markdown]
-# ## Save the weights
-
-# %%
-from flax import nnx
-import orbax.checkpoint as ocp
-
-checkpointer = ocp.StandardCheckpointer()
-checkpointer.save(os.path.abspath("./gemma3_dipg_grpo"), nnx.state(gemma), force=True)
-checkpointer.wait_until_finished()
+trainer.save_model(output_dir)
+tokenizer.save_pretrained(output_dir)
+# trainer.push_to_hub()  # needs a token with write access

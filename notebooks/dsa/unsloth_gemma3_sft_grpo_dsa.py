@@ -9,36 +9,31 @@
 #       format_name: percent
 #       format_version: '1.3'
 #   kernelspec:
-#     display_name: DSA core (TRL)
+#     display_name: DSA Unsloth
 #     language: python
-#     name: dsa-core
+#     name: dsa-unsloth
 # ---
 
 # %% [markdown]
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/OWNER/REPO/blob/main/notebooks/dsa/trl_sft_gsm8k.ipynb)
+# # DSA: Gemma 3 on DIPG safety questions in the dual-stream format with Unsloth: GRPO
+#
+# Adapted from "Gemma 3 (1B) on GSM8K with Unsloth: SFT, then GRPO" by adapt_dsa_notebook.py.
 #
 # Runs on Colab, Kaggle or a local Jupyter kernel: the set-up cells detect where they are (`IN_COLAB`,
 # `IN_KAGGLE`), install only what does not import, and read tokens (`HF_TOKEN`, `KAGGLE_KEY`, ...) from
-# the environment or the Colab/Kaggle secrets, never from a prompt. Replace `OWNER/REPO` with the
-# repository that holds this notebook (see notebooks/README.md).
+# the environment or the Colab/Kaggle secrets, never from a prompt.
 
 # %% [markdown]
-# # Supervised fine-tuning of Gemma 3 on GSM8K with TRL (LoRA optional)
+# This notebook teaches Gemma to answer DIPG medical-safety questions in the dual-stream format (`<think>` internal reasoning, `<proof>` verbatim quotes from the context, `<answer>` what the user sees), with the kit's data, loss-masking, reward and evaluation cells.
 #
-# A GSM8K base notebook in the style of the TRL example notebooks: load `openai/gsm8k`, turn each
-# row into a conversational prompt/completion pair, fine-tune with `SFTTrainer` (LoRA via PEFT, or
-# the full model), then ask the trained model a question. The loss falls on the completion only
-# (TRL's default for prompt/completion data).
-#
-# It is one of the inputs of the DSA notebook patcher (`scripts/adapt_dsa_notebook.py`), which turns
-# it into a notebook that teaches the `<think>…</think><proof>…</proof><answer>…</answer>` format.
+# It is one of the inputs of the DSA notebook patcher (`scripts/adapt_dsa_notebook.py`).
 
 # %% [markdown]
-# ## Install
+# ### Installation
 
 # %% tags=["parameters"]
 # Run parameters (papermill: -p NAME VALUE). MODEL_ID and DATASET_ID take a hub id or a local path.
-MODEL_ID = "google/gemma-3-270m-it"
+MODEL_ID = "unsloth/gemma-3-1b-it"
 DATASET_ID = "surfiniaburger/dipg-safety-instruction-1500"
 OUTPUT_DIR = "dsa_outputs"
 MAX_STEPS = 100  # optimiser steps of the first training stage (SFT, or GRPO where there is no SFT)
@@ -50,7 +45,7 @@ MAX_NEW_TOKENS = 512
 LOGGING_STEPS = 1  # the loss of every step lands in OUTPUT_DIR/train_log.json
 MAX_TRAIN_ROWS = 0  # 0: the whole train split
 NUM_EVAL_ROWS = 20  # test rows generated and scored in the evaluation cells
-USE_SYSTEM_PROMPT = False  # the DIPG rows carry their instructions in the user turn
+USE_SYSTEM_PROMPT = True  # the DIPG rows carry their instructions in the user turn
 SEED = 42
 
 # %%
@@ -288,72 +283,6 @@ def dsa_pip_install(args, tool="pip", action="install"):
         constraints.write("\n".join(pins) + "\n")
     keep = [o for o in options if o in ("-q", "-qq", "-qqq", "--quiet", "--no-deps")]
     subprocess.run([sys.executable, "-m", "pip", "install", *keep, "-c", constraints.name, *install], check=True)
-
-
-# %%
-# Hub and tracker helpers for a notebook that may run offline: uploads only with a token and the hub
-# reachable, experiment trackers only where they import, and a hub id made of the author's account and
-# a folder this notebook saved ("user/my-model") read from that folder when it exists.
-import importlib.util
-import os
-
-
-def dsa_hub_offline():
-    """Whether the Hugging Face hub is switched off for this run (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE)."""
-    flags = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    return any(os.environ.get(name, "0").lower() in ("1", "true", "yes") for name in flags)
-
-
-def dsa_can_push():
-    """True where an upload can work: the hub is on and a token is set (environment, secrets or login)."""
-    if dsa_hub_offline():
-        print("hub offline (HF_HUB_OFFLINE): upload skipped")
-        return False
-    token = dsa_secret("HF_TOKEN")
-    if not token:
-        try:
-            from huggingface_hub import get_token
-
-            token = get_token()
-        except Exception:
-            token = None
-    if not token:
-        print("no HF token: hub upload skipped")
-    return bool(token)
-
-
-_DSA_TRACKER_MODULES = {"trackio": "trackio", "wandb": "wandb", "tensorboard": "tensorboard", "mlflow": "mlflow",
-                        "comet_ml": "comet_ml", "clearml": "clearml", "neptune": "neptune", "dvclive": "dvclive"}
-_DSA_HUB_TRACKERS = ("trackio",)  # logs to a hub Space when given one
-
-
-def dsa_report_to(report_to):
-    """``report_to`` with the trackers that cannot run here dropped ("none" when none is left)."""
-    wanted = [report_to] if isinstance(report_to, str) else list(report_to)
-    kept = []
-    for tracker in wanted:
-        module = _DSA_TRACKER_MODULES.get(tracker, tracker)
-        if tracker in ("none", "all") or importlib.util.find_spec(module) is None:
-            continue
-        if tracker in _DSA_HUB_TRACKERS and dsa_hub_offline():
-            continue
-        kept.append(tracker)
-    dropped = [t for t in wanted if t not in kept and t != "none"]
-    if dropped:
-        print(f"report_to: {', '.join(dropped)} not available here; logging to {', '.join(kept) or 'none'}")
-    if not kept:
-        return "none"
-    return kept[0] if isinstance(report_to, str) else kept
-
-
-def dsa_local_first(repo_id):
-    """``"user/folder"`` -> ``"folder"`` when this notebook saved that folder, else the hub id unchanged."""
-    local = str(repo_id).split("/", 1)[-1]
-    if os.path.isdir(local):
-        return local
-    if os.path.isdir(str(repo_id)):
-        return str(repo_id)
-    return repo_id
 
 
 # %%
@@ -2021,32 +1950,64 @@ def dsa_gold(row):
 
 
 # %%
-dsa_pip_install('-Uq "trl[peft]" datasets accelerate')
+import os
+
+if "COLAB_" not in "".join(os.environ.keys()):
+    dsa_pip_install('unsloth')
+else:
+    # Colab: install without touching its preinstalled torch.
+    dsa_pip_install('--no-deps unsloth unsloth_zoo bitsandbytes accelerate peft trl triton cut_cross_entropy')
+    dsa_pip_install('sentencepiece protobuf "datasets>=3.4.1" huggingface_hub hf_transfer')
 
 # %% [markdown]
-# ## Log in to the Hugging Face Hub (to download Gemma and, optionally, to push the result)
+# ### Settings
 
 # %%
-from huggingface_hub import notebook_login
-
-dsa_login("huggingface")
+model_name = MODEL_ID
+max_seq_length = MAX_SEQ_LENGTH
+full_finetuning = False  # True trains every weight instead of LoRA adapters
+sft_max_steps = MAX_STEPS
+grpo_max_steps = GRPO_MAX_STEPS
+num_generations = NUM_GENERATIONS
+seed = 3407
 
 # %% [markdown]
-# ## Settings
+# ### Unsloth: load Gemma 3 with `FastModel`
 
 # %%
-model_id = MODEL_ID
-output_dir = "gemma-3-1b-it-dipg-sft"
-use_lora = True
-max_steps = MAX_STEPS
-learning_rate = 2e-4
-max_length = MAX_SEQ_LENGTH
-seed = 42
+from unsloth import FastModel
+import torch
+
+model, tokenizer = FastModel.from_pretrained(
+    model_name=model_name,
+    max_seq_length=max_seq_length,
+    load_in_4bit=False,
+    load_in_8bit=False,
+    full_finetuning=full_finetuning,
+)
 
 # %% [markdown]
-# ## Load the dataset
+# LoRA adapters, so only 1 to 10 % of the weights are trained.
+
+# %%
+if not full_finetuning:
+    model = FastModel.get_peft_model(
+        model,
+        finetune_vision_layers=False,
+        finetune_language_layers=True,
+        finetune_attention_modules=True,
+        finetune_mlp_modules=True,
+        r=8,
+        lora_alpha=8,
+        lora_dropout=0,
+        bias="none",
+        random_state=seed,
+    )
+
+# %% [markdown]
+# ### Data prep
 #
-# GSM8K answers end with `#### <number>`; the worked solution before it becomes the completion.
+# Each DIPG row carries its reference reply in the dual-stream format: there is no numeric answer to extract.
 
 # %%
 # DIPG data (DATASET_ID: hub id, .jsonl/.json/.parquet file or saved folder): validated rows and the
@@ -2066,66 +2027,38 @@ dsa_eval_rows = dsa_test_rows[:NUM_EVAL_ROWS]
 print(f"DIPG rows: train {len(dsa_train_rows)}, test {len(dsa_test_rows)}, evaluated {len(dsa_eval_rows)}")
 
 # %%
-# DIPG rows under the names TRL's example notebooks give their data (`train_dataset`, `test_dataset`,
-# `dataset_name`), so the base's own display cells show DIPG content. Each row carries the conversation
-# (`messages`, as SFTTrainer reads it) and the prompt turns (`prompt`, as GRPOTrainer reads it); the
-# trainers get the kit's rows (token-exact masks for SFT, length-checked prompts for GRPO) further down.
+# GRPO prompts (conversational) from the DIPG train split; question/context/answer columns reach the
+# reward functions (answer: the whole gold reply, as the gym expects). Prompts longer than
+# MAX_PROMPT_LENGTH tokens are dropped rather than cut.
 from datasets import Dataset
 
-dataset_name = DATASET_ID
+
+def dsa_grpo_rows(rows, prompt_tokenizer=None):
+    """DIPG rows -> [{"prompt": messages, "question", "context", "answer"}] within MAX_PROMPT_LENGTH tokens.
+
+    Without a tokenizer (the base notebook loads it later) lengths are not checked here.
+    """
+    text_tokenizer = getattr(prompt_tokenizer, "tokenizer", prompt_tokenizer)  # a processor wraps it
+    out = []
+    for row in rows:
+        prompt = dsa_prompt_messages(row)
+        if text_tokenizer is not None and len(
+            text_tokenizer(render_prompt(prompt), add_special_tokens=False)["input_ids"]
+        ) > MAX_PROMPT_LENGTH:
+            continue
+        context, question = split_user_content(row["messages"][0]["content"])
+        out.append({"prompt": prompt, "question": question, "context": context, "answer": dsa_gold(row)})
+    return out
 
 
-def dsa_trl_rows(rows):
-    """DIPG rows -> a datasets.Dataset with `messages` (whole conversation) and `prompt` (its prompt turns)."""
-    return Dataset.from_list([{"messages": dsa_training_messages(r), "prompt": dsa_prompt_messages(r)} for r in rows])
-
-
-train_dataset = dsa_trl_rows(dsa_train_rows)
-test_dataset = dsa_trl_rows(dsa_test_rows)
-print(f"train_dataset: {len(train_dataset)} DIPG rows, test_dataset: {len(test_dataset)}")
-
-# %% [markdown]
-# ## Load the model
-
-# %%
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
-tokenizer = AutoTokenizer.from_pretrained(model_id)
-model = AutoModelForCausalLM.from_pretrained(
-    model_id,
-    dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32,
-    attn_implementation="eager",  # Gemma 3 trains best with eager attention
-)
+# Also under its own name: an SFT stage before GRPO may rebind `dataset` to its masked rows.
+dataset = dsa_grpo_dataset = Dataset.from_list(dsa_grpo_rows(dsa_train_rows, globals().get("tokenizer")))
+print(f"GRPO prompts: {len(dataset)} of {len(dsa_train_rows)} kept (MAX_PROMPT_LENGTH={MAX_PROMPT_LENGTH})")
 
 # %% [markdown]
-# ## LoRA configuration (skip it for a full fine-tune)
-
-# %%
-from peft import LoraConfig
-
-peft_config = (
-    LoraConfig(
-        r=16,
-        lora_alpha=32,
-        lora_dropout=0.05,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        task_type="CAUSAL_LM",
-    )
-    if use_lora
-    else None
-)
-
-# %% [markdown]
-# ## Train
-
-# %%
-# The tokenizer the kit masks with: the notebook's own when it loaded one, else MODEL_ID's (the trainer
-# loads its own from the same id, so rows and trainer agree).
-if not callable(globals().get("tokenizer")):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(MODEL_ID)
+# ### SFT: teach the format first
+#
+# Each DIPG row carries its reference reply in the dual-stream format: there is no numeric answer to extract.
 
 # %%
 # SFT rows for TRL's SFTTrainer with the token-exact mask: pre-tokenized input_ids with completion_mask
@@ -2145,33 +2078,56 @@ print(f"trained tokens {sum(sum(r['completion_mask']) for r in dataset)} of {sum
 # %%
 from trl import SFTConfig, SFTTrainer
 
-training_args = SFTConfig(
-    output_dir=output_dir,
-    max_steps=max_steps,
-    per_device_train_batch_size=2,
-    gradient_accumulation_steps=4,
-    learning_rate=learning_rate,
-    lr_scheduler_type="cosine",
-    warmup_steps=5,
-    max_length=max_length,
-    logging_steps=LOGGING_STEPS,
-    save_strategy="no",
-    bf16=torch.cuda.is_available(),
-    seed=seed,
-    report_to="none",
+sft_trainer = SFTTrainer(
+    model=model,
+    processing_class=tokenizer,
+    train_dataset=dsa_sft_dataset,
+    args=SFTConfig(
+        dataset_text_field="text",
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=4,
+        warmup_steps=5,
+        max_steps=sft_max_steps,
+        learning_rate=2e-4,
+        logging_steps=LOGGING_STEPS,
+        optim=("adamw_8bit" if DSA_HAS_CUDA else "adamw_torch"),
+        weight_decay=0.01,
+        lr_scheduler_type="linear",
+        seed=seed,
+        output_dir="outputs_sft",
+        report_to="none",
+    ),
 )
 
-trainer = SFTTrainer(
-    model=model,
-    args=training_args,
-    train_dataset=dsa_sft_dataset,
-    processing_class=tokenizer,
-    peft_config=peft_config,
-)
+# %% [markdown]
+# Train on the model's replies only: the user turn (system prompt + question) is masked out.
+# `get_chat_template(tokenizer, "gemma-3")` already told the tokenizer where turns start
+# (`<start_of_turn>user\n` / `<start_of_turn>model\n`); current unsloth-zoo raises if they are passed again.
 
 # %%
-trainer_stats = trainer.train()
-trainer_stats
+sft_stats = sft_trainer.train()
+
+
+# %%
+# The trainer the cell above trained, under the name the log cells read (`trainer`). Unsloth's notebooks call
+# it `trainer` already (then this changes nothing); others call it `sft_trainer`, ... (then `trainer` is that
+# object until the notebook binds its own `trainer`).
+def dsa_trained_trainer(namespace):
+    """The trainer in ``namespace`` that has run ``.train()`` (steps done): the only one, else ``trainer``
+    when it has trained, else the last bound one."""
+    found = {
+        name: value for name, value in list(namespace.items())
+        if not name.startswith("_") and callable(getattr(value, "train", None))
+        and isinstance(getattr(getattr(value, "state", None), "global_step", None), int)
+        and value.state.global_step > 0
+    }
+    if not found:
+        raise RuntimeError("no trained trainer found: the training cell above did not run .train()")
+    return found.get("trainer", list(found.values())[-1])
+
+
+trainer = dsa_trained_trainer(globals())
+print(f"training log of {type(trainer).__name__} ({trainer.state.global_step} steps)")
 
 # %%
 # Training log, read back by people and by CI: the per-step losses (trainer.state.log_history) and the
@@ -2217,14 +2173,114 @@ def dsa_train_log(run_trainer, path):
 DSA_TRAIN_LOG = dsa_train_log(trainer, Path(OUTPUT_DIR) / "train_log.json")
 
 # %% [markdown]
-# ## Try the trained model
+# ### Reward functions
+#
+# Completions are conversational: `completion[0]["content"]` is the generated reply.
 
 # %%
-# The model the kit's inference and evaluation use: the trained one. A notebook that handed the trainer a
-# model id (not a loaded model) has it only as trainer.model (with its LoRA adapter, when there is one).
-if not hasattr(globals().get("model"), "generate") and "trainer" in globals():
-    model = trainer.model
-_ = model.eval()  # inference mode (the trainer switches back when it trains again)
+# GRPO rewards (DSA core): strict format, partial format and the gym's rubric (scaled to about -1..1),
+# TRL/Unsloth convention (completions as message lists). A prompt ending inside <think> is detected and
+# the tag put back before judging.
+GYM_REWARD_SCALE = 0.02
+DSA_REWARD_FUNCS = trl_rewards(gym_scale=GYM_REWARD_SCALE)
+
+# %% [markdown]
+# ### Train with GRPO
+
+# %%
+# TRL configs across versions and hardware. Without a GPU, Unsloth runs stock TRL, whose GRPOConfig (1.x) no
+# longer takes some keywords Unsloth's notebooks pass (max_prompt_length, warmup_ratio, vllm_sampling_params).
+# dsa_trl_config drops only what the installed version rejects (warmup_ratio becomes warmup_steps: a fraction
+# below 1 is a ratio) and, without CUDA, makes the per-device batch a multiple of num_generations, as Unsloth's
+# own config does on GPU. Where every keyword is accepted and CUDA is present, the config is built as written.
+import inspect
+
+
+def dsa_trl_config(config_class, **kwargs):
+    """``config_class(**kwargs)``, less the keywords this TRL/transformers version no longer takes."""
+    accepted = inspect.signature(config_class).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        dropped = {key: kwargs.pop(key) for key in list(kwargs) if key not in accepted}
+        if "warmup_ratio" in dropped and "warmup_steps" in accepted and "warmup_steps" not in kwargs:
+            kwargs["warmup_steps"] = dropped.pop("warmup_ratio")
+            print(f"{config_class.__name__}: warmup_ratio -> warmup_steps={kwargs['warmup_steps']} (a fraction of the steps)")
+        if dropped:
+            print(f"{config_class.__name__} of this version has no {', '.join(sorted(dropped))}: dropped")
+    generations = kwargs.get("num_generations")
+    if generations and not DSA_HAS_CUDA:
+        default = accepted["per_device_train_batch_size"].default if "per_device_train_batch_size" in accepted else 8
+        batch = kwargs.get("per_device_train_batch_size", default)
+        if (batch * kwargs.get("gradient_accumulation_steps", 1)) % generations:
+            print(f"per_device_train_batch_size {batch} -> {generations}: the batch must hold whole groups of "
+                  f"num_generations={generations} completions")
+            kwargs["per_device_train_batch_size"] = generations
+    return config_class(**kwargs)
+
+
+# %%
+max_prompt_length = MAX_PROMPT_LENGTH
+
+from trl import GRPOConfig, GRPOTrainer
+
+training_args = dsa_trl_config(GRPOConfig, 
+    learning_rate=5e-6,
+    adam_beta1=0.9,
+    adam_beta2=0.99,
+    weight_decay=0.1,
+    warmup_steps=max(1, grpo_max_steps // 10),
+    lr_scheduler_type="cosine",
+    optim="adamw_torch_fused",
+    logging_steps=LOGGING_STEPS,
+    per_device_train_batch_size=num_generations,  # one prompt x num_generations completions per step (TRL needs divisibility)
+    gradient_accumulation_steps=1,
+    num_generations=num_generations,
+    max_completion_length=max_seq_length - max_prompt_length,
+    max_steps=grpo_max_steps,
+    save_steps=grpo_max_steps,
+    max_grad_norm=0.1,
+    seed=seed,
+    report_to="none",
+    output_dir="outputs",
+)
+
+trainer = GRPOTrainer(
+    model=model,
+    processing_class=tokenizer,
+    reward_funcs=DSA_REWARD_FUNCS,
+    args=training_args,
+    train_dataset=dsa_grpo_dataset,
+)
+trainer.train()
+
+# %%
+# GRPO log, read back by people and by CI: one entry per optimiser step of the GRPO trainer that just ran
+# (trainer.state.log_history rows that carry a reward), written to OUTPUT_DIR/grpo_log.json.
+import json
+import math
+from pathlib import Path
+
+
+def dsa_grpo_log(run_trainer, path):
+    """A GRPO trainer after .train() -> {"steps", "rewards", "losses", "reward_std"} (also written to ``path``)."""
+    history = [entry for entry in run_trainer.state.log_history if "reward" in entry and "step" in entry]
+    log = {
+        "steps": [entry["step"] for entry in history],
+        "rewards": [float(entry["reward"]) for entry in history],
+        "reward_std": [float(entry.get("reward_std", float("nan"))) for entry in history],
+        "losses": [float(entry.get("loss", float("nan"))) for entry in history],
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as stream:
+        json.dump(log, stream, indent=1, sort_keys=True)
+    finite = all(math.isfinite(r) for r in log["rewards"])
+    print(f"GRPO: logged {len(log['steps'])} steps, rewards finite: {finite}, mean rewards {log['rewards']}")
+    return log
+
+
+DSA_GRPO_LOG = dsa_grpo_log(trainer, Path(OUTPUT_DIR) / "grpo_log.json")
+
+# %% [markdown]
+# ### Inference
 
 # %%
 # Inference: the training chat rendering, the reply pre-filled with <think>, greedy, and generation
@@ -2272,7 +2328,7 @@ from pathlib import Path
 
 _dsa_scorer = GymScorer()
 DSA_EVAL_RESULTS = {}
-_DSA_EVAL_LABEL = "after SFT"
+_DSA_EVAL_LABEL = "after GRPO"
 
 
 def dsa_score_replies(rows, replies):
@@ -2317,9 +2373,8 @@ def dsa_run_evaluation(label, rows=None):
 dsa_run_evaluation(_DSA_EVAL_LABEL)
 
 # %% [markdown]
-# ## Save
+# ### Saving
 
 # %%
-trainer.save_model(output_dir)
-tokenizer.save_pretrained(output_dir)
-# trainer.push_to_hub()  # needs a token with write access
+model.save_pretrained("gemma-3")  # LoRA adapters (or the full model)
+tokenizer.save_pretrained("gemma-3")
