@@ -101,3 +101,21 @@ def test_colab_secrets_and_imports_made_safe():
     compile(fixed, "<cell>", "exec")
     guarded = "try:\n  from google.colab import files\nexcept ImportError:\n  files = None"
     assert _repair(guarded) == (guarded, [])
+
+
+def test_shell_comment_is_not_a_package(monkeypatch):
+    # `%pip uninstall -q wandb -y  # wandb is glitchy ...`: on Colab the comment must not become package names.
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, check=False, **kw: calls.append(cmd))
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "x")
+    monkeypatch.delenv("DSA_SKIP_INSTALL", raising=False)
+    ns = run_cell("headless", {})
+    ns["dsa_pip_install"]("-q wandb -y  # wandb is glitchy with tunix in colab", action="uninstall")
+    assert calls and calls[0][-3:] == ["-q", "wandb", "-y"]
+
+
+def test_unparsable_install_line_is_skipped_not_raised(headless, capsys):
+    # A real Kaggle notebook's line has an unclosed quote; its shell failed silently under %%capture.
+    ns, calls = headless
+    ns["dsa_pip_install"]('"huggingface_hub>=0.34.0" "datasets>=3.4.1,<4.0.', tool="uv")
+    assert calls == [] and "not valid shell words" in capsys.readouterr().out

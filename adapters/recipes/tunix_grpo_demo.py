@@ -45,7 +45,8 @@ RECIPE = Recipe(
         Signature(r"\bdef match_format_exactly\(", "reward match_format_exactly", 1),
         Signature(r"\bdef check_numbers\(", "reward check_numbers", 1),
         Signature(r"\b(RLCluster|RLEngine)\b", "RLCluster / RLEngine", 1),
-        Signature(r"\bpeft_trainer\b|\bKAGGLE_MODEL_HANDLE\b", "no SFT half (PeftTrainer absent)", -5),
+        # An SFT half builds a PeftTrainer (importing the module alone, e.g. to patch it, is not one).
+        Signature(r"\bPeftTrainer\(|\bKAGGLE_MODEL_HANDLE\b", "no SFT half (no PeftTrainer built)", -5),
     ),
     min_score=5,
     rules=(

@@ -391,16 +391,17 @@ def _wandb_edits(source: str) -> str:
     source = re.sub(
         r"^([ \t]*)import wandb[ \t]*$",
         lambda m: (f"{m.group(1)}try:\n{m.group(1)}    import wandb\n{m.group(1)}except ImportError:  "
-                   f"# DSA kit: wandb is optional (Tunix keeps its own metrics)\n{m.group(1)}    wandb = None"),
+                   f"# DSA kit: wandb is optional (Tunix keeps its own metrics): every wandb.X(...) does nothing\n"
+                   f"{m.group(1)}    wandb = type(\"NoWandb\", (), {{\"__getattr__\": lambda self, name: lambda *a, **k: None}})()"),
         source, flags=re.M)
-    return re.sub(r"^([ \t]*)(wandb\.\w+\(.*\))[ \t]*$", r"\1if wandb is not None:\n\1    \2", source, flags=re.M)
+    return source
 
 
 WANDB_OPTIONAL_REPAIR = Repair(
     name="wandb_optional",
-    detect=r"^[ \t]*import wandb[ \t]*$|^[ \t]*wandb\.\w+\(",
+    detect=r"^[ \t]*import wandb[ \t]*$",
     fix=_wandb_edits,
-    needs=lambda source, _code: _wandb_edits(source) != source and "wandb is not None" not in source,
+    needs=lambda source, _code: "NoWandb" not in source and _wandb_edits(source) != source,
     reason="wandb made optional (its install is skipped in a prepared environment; runs use Tunix's metrics and "
     "OUTPUT_DIR/grpo_log.json)",
 )

@@ -245,7 +245,16 @@ def dsa_pip_install(args, tool="pip", action="install"):
     hardware, torch/jax are never replaced; what is left (a missing light package) is installed with the
     installed torch/jax versions as constraints — or only listed, with DSA_SKIP_INSTALL=1.
     """
-    words = shlex.split(args)
+    try:
+        words = shlex.split(args, comments=True)  # a trailing "# ..." is a shell comment, not a package
+    except ValueError:  # e.g. an unclosed quote: the base's shell failed on it too, hidden by its %%capture
+        if (IN_COLAB or IN_KAGGLE) and not DSA_SKIP_INSTALL:
+            runner = "uv pip" if tool == "uv" else f"{shlex.quote(sys.executable)} -m pip"
+            if subprocess.run(f"{runner} {action} {args}", shell=True).returncode:
+                print(f"warning: pip {action} {args} failed, as it did in the base notebook")
+            return
+        print(f"skipped pip {action} {args}: not valid shell words (the base notebook's line is broken)")
+        return
     if (IN_COLAB or IN_KAGGLE) and not DSA_SKIP_INSTALL:
         command = ["uv", "pip", action, *words] if tool == "uv" else [sys.executable, "-m", "pip", action, *words]
         subprocess.run(command, check=True)
