@@ -77,12 +77,13 @@ def masked_loss(model, ids, completion_mask):
     return torch.nn.functional.cross_entropy(logits, ids[0, 1:][targets])
 
 
-def train(args, mode: str, out: Path) -> dict:
+def train(args, mode: str, out: Path, progress: bool = False) -> dict:
     """Fine-tune and save to ``out/model``; returns the training log (per-step losses, timings).
 
     A plain PyTorch loop over the kit's masked rows (batch of one row, no padding, gradient
     accumulation): on a 2-core CPU it is several times faster than TRL's trainer, whose extra
     per-step work (entropy, token accuracy over the 262k vocabulary) dominates at this size.
+    ``progress``: a tqdm bar over the steps (loss in its postfix) instead of one line per step.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -107,6 +108,11 @@ def train(args, mode: str, out: Path) -> dict:
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     order = list(range(len(trl_rows)))
     losses, seen, start = [], 0, time.time()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=args.steps, desc="training", unit="step")
     for step in range(args.steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args)
@@ -122,7 +128,13 @@ def train(args, mode: str, out: Path) -> dict:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(step_loss)
-        print(f"step {step + 1}/{args.steps} loss {step_loss:.4f} ({time.time() - start:.0f} s)", flush=True)
+        if bar is not None:
+            bar.set_postfix(loss=f"{step_loss:.3f}")
+            bar.update(1)
+        else:
+            print(f"step {step + 1}/{args.steps} loss {step_loss:.4f} ({time.time() - start:.0f} s)", flush=True)
+    if bar is not None:
+        bar.close()
     seconds = time.time() - start
     model.save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
@@ -146,13 +158,14 @@ def train(args, mode: str, out: Path) -> dict:
     return log
 
 
-def evaluate(args, model: Path, out: Path, compare: Path | None = None) -> None:
+def evaluate(args, model: Path, out: Path, compare: Path | None = None, progress: bool = False) -> None:
+    """``scripts/eval_simple.py`` on the first ``args.eval_rows`` test rows of ``args.dataset`` -> ``out``."""
     command = [
         sys.executable, str(ROOT / "scripts/eval_simple.py"),
-        "--model", str(model), "--dataset", args.dataset, "--out", str(out), "--force",
+        "--model", str(model), "--dataset", str(args.dataset), "--out", str(out), "--force",
         "--limit", str(args.eval_rows), "--max-new-tokens", str(args.max_new_tokens),
-        "--batch-size", str(args.eval_batch_size), "--no-progress",
-    ]
+        "--batch-size", str(args.eval_batch_size),
+    ] + ([] if progress else ["--no-progress"])
     if compare is not None:
         command += ["--compare", str(compare)]
     print("+", " ".join(command), flush=True)
@@ -202,16 +215,16 @@ def _cell(value, percent: bool) -> str:
     return f"{100 * value:.1f} %" if percent else f"{value:.2f}"
 
 
-def summary_markdown(columns: dict[str, dict], gold: dict | None) -> str:
+def summary_markdown(columns: dict[str, dict], gold: dict | None, rows=SUMMARY_ROWS, failures: bool = True) -> str:
     """``{column label: metrics.json}`` -> Markdown: the overall table, strict format by row type, failures.
 
     ``gold`` is the ``gold`` block of any metrics.json (the dataset's own replies scored the same way):
-    the ceiling column.
+    the ceiling column. ``rows``: which of :data:`SUMMARY_ROWS`; ``failures``: add the failure-kind table.
     """
     labels = list(columns)
     lines = ["| metric | " + " | ".join(labels) + (" | gold replies |" if gold else " |"),
               "|---" * (len(labels) + 1 + bool(gold)) + "|"]
-    for name, path, percent in SUMMARY_ROWS:
+    for name, path, percent in rows:
         cells = [_cell(_lookup(columns[label], path), percent) for label in labels]
         if gold:
             # metrics.json scores the gold replies with the gym only: the other gold cells stay empty.
@@ -228,6 +241,8 @@ def summary_markdown(columns: dict[str, dict], gold: dict | None) -> str:
                 block = columns[label].get("by_type", {}).get(kind)
                 cells.append(f"{_cell(block['strict_format_rate'], True)} ({block['n']})" if block else "n/a")
             lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    if not failures:
+        return "\n".join(lines) + "\n"
     lines += ["", "First strict failure per reply:", "", "| kind | " + " | ".join(labels) + " |",
               "|---" * (len(labels) + 1) + "|"]
     kinds = sorted({k for m in columns.values() for k in _lookup(m, ("overall", "strict_failures")) or {}})
