@@ -40,9 +40,15 @@ def decline(d: Draws, gap: str, consequence: str) -> str:
     return f"{d.pick(DECLINE_OPENINGS)} {gap}, so {consequence}."
 
 
-def finish(d: Draws, paragraphs: list[list[str]], p: Patient, question: str, steps: list[str], proof: list[str], answer: str) -> Draft:
-    """Pad the vignette towards a drawn length (clinical details, background literature) and wrap it up."""
+def finish(d: Draws, paragraphs: list[list[str]], p: Patient, question: str, steps: list[str], proof: list[str],
+           answer: str, lead: str = "", aside: str = "") -> Draft:
+    """Pad the vignette towards a drawn length (clinical details, background literature) and wrap it up.
+
+    ``lead`` (what the question turns on) opens the reasoning; ``aside`` (what does not matter) closes
+    it in about half the rows, so thinks vary in length as the real ones do.
+    """
     d.pad(paragraphs, p, avoid=p.trial, target=d.target_chars())
+    steps = ([lead] if lead else []) + steps + ([aside] if aside and d.rng.random() < 0.5 else [])
     return Draft(paragraphs, question, steps, proof, answer)
 
 
@@ -76,7 +82,12 @@ def toxicity(d: Draws, variant: str) -> Draft:
         f"{BASED}what is the most appropriate next step for {p.her} {p.drug} treatment?",
         f"{BASED}should {p.drug} be held or continued after the day {day} blood count?",
         f"Given the protocol rules and the latest blood count, what should happen to {p.her} {p.drug} dosing now?",
+        f"{BASED}and applying the {p.trial} toxicity rules to the laboratory results reported on day {day} of cycle "
+        f"{cycle}, what is the most appropriate next step for {p.her} {p.drug} treatment, and why?",
     ))
+    lead = (f"The question is whether {p.drug} should be held or continued now; that turns on the latest platelet "
+            f"count, the protocol's grading and its hold rule.")
+    aside = "The haemoglobin, the neutrophil count and the background studies do not change this decision."
     first = f"{p.she.capitalize()} is receiving {p.drug} on {p.trial} at {p.dose} mg/m2 {p.schedule}."
     if variant == "missing":
         labs = (f"On day {day} of cycle {cycle}, {p.her} haemoglobin was {hb} g/dL and {p.her} absolute neutrophil "
@@ -89,7 +100,7 @@ def toxicity(d: Draws, variant: str) -> Draft:
                  "Without the count the grade is unknown, so the rule cannot be applied and I should not guess."]
         answer = decline(d, f"{p.her} platelet count", f"the grade of thrombocytopenia and whether {p.drug} is held or continued cannot be determined from it")
         paragraphs = vignette(d, p, [grading, rule], [labs])
-        return finish(d, paragraphs, p, question, steps, [grading, rule, labs], answer)
+        return finish(d, paragraphs, p, question, steps, [grading, rule, labs], answer, lead, aside)
     if variant == "conflict":
         low = _platelet_count(d, (3, 4))
         high = _platelet_count(d, (1, 2))
@@ -106,7 +117,7 @@ def toxicity(d: Draws, variant: str) -> Draft:
                   f"{second_count:,}/µL, which fall in different grades, so whether to hold {p.drug} cannot be decided from it.")
         paragraphs = vignette(d, p, [grading, rule], [labs])
         paragraphs.append([second, d.clinical_extra(p)])
-        return finish(d, paragraphs, p, question, steps, [labs, second, rule], answer)
+        return finish(d, paragraphs, p, question, steps, [labs, second, rule], answer, lead, aside)
     grade = platelet_grade(count)
     bands = {1: "75,000/µL or above", 2: "below 75,000/µL but not below 50,000/µL",
              3: "below 50,000/µL but not below 25,000/µL", 4: "below 25,000/µL"}
@@ -125,7 +136,7 @@ def toxicity(d: Draws, variant: str) -> Draft:
                   f"count of {count:,}/µL is grade {grade} thrombocytopenia, and at grade 2 or lower it is continued.")
     paragraphs = vignette(d, p, [grading, rule], [labs])
     proof = [d.enrolment(p), labs, grading, rule]
-    return finish(d, paragraphs, p, question, steps, proof, answer)
+    return finish(d, paragraphs, p, question, steps, proof, answer, lead, aside)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,7 +162,12 @@ def dose(d: Draws, variant: str) -> Draft:
     question = d.pick((
         f"{BASED}what dose of {p.drug} in mg should {p.she} receive per administration in cycle {cycle}?",
         f"Using the protocol and {p.her} measurements, calculate the {p.drug} dose in mg for cycle {cycle}.",
+        f"{BASED}taking into account the {p.trial} dose-modification rule and the toxicity {p.she} had in cycle "
+        f"{cycle - 1}, what dose of {p.drug} in mg should {p.she} receive per administration in cycle {cycle}?",
     ))
+    lead = (f"The dose in mg needs three facts: the protocol dose in mg/m2, whether the {tox} in cycle {cycle - 1} "
+            f"triggers a reduction, and the body surface area.")
+    aside = "The radiotherapy history and the background studies do not enter the calculation."
     first = f"The protocol dose of {p.drug} is {p.dose} mg/m2 {p.schedule}."
     if variant == "missing":
         if r.random() < 0.5:
@@ -166,7 +182,7 @@ def dose(d: Draws, variant: str) -> Draft:
                  f"The text gives no figure for {gap}: the needed fact is absent, so the dose cannot be worked out and I should not guess."]
         answer = decline(d, gap, f"the cycle {cycle} dose of {p.drug} in mg cannot be calculated from it")
         paragraphs = vignette(d, p, [reduction], [history, body])
-        return finish(d, paragraphs, p, question, steps, proof, answer)
+        return finish(d, paragraphs, p, question, steps, proof, answer, lead, aside)
     if variant == "conflict":
         low, high = r.randint(1, 2), r.randint(3, 4)
         first_grade, second_grade = (low, high) if r.random() < 0.5 else (high, low)
@@ -179,7 +195,7 @@ def dose(d: Draws, variant: str) -> Draft:
                   f"{second_grade}), so whether the full or the reduced dose applies cannot be decided from it.")
         paragraphs = vignette(d, p, [reduction], [history, body])
         paragraphs.append([second])
-        return finish(d, paragraphs, p, question, steps, [history, second, reduction], answer)
+        return finish(d, paragraphs, p, question, steps, [history, second, reduction], answer, lead, aside)
     per_m2 = p.dose * pct / 100 if grade >= 3 else p.dose
     total = per_m2 * bsa
     steps = [first, f"In cycle {cycle - 1} {p.she} had grade {grade} {tox}."]
@@ -198,7 +214,7 @@ def dose(d: Draws, variant: str) -> Draft:
         answer = (f"{_mg(total)} mg of {p.drug} {p.schedule}: the full protocol dose of {p.dose} mg/m2 (grade {grade} "
                   f"{tox} is grade 2 or below) x {bsa:.2f} m2.")
     paragraphs = vignette(d, p, [reduction], [history, body])
-    return finish(d, paragraphs, p, question, steps, [d.enrolment(p), reduction, history, body], answer)
+    return finish(d, paragraphs, p, question, steps, [d.enrolment(p), reduction, history, body], answer, lead, aside)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,7 +251,11 @@ def eligibility(d: Draws, variant: str) -> Draft:
         f"{BASED}can this patient be enrolled on {p.trial}?",
         f"Does this patient meet the enrolment criteria for {p.trial}?",
         f"{BASED}is this child a candidate for {p.drug} within {p.trial} at this point?",
+        f"{BASED}and checking each of the {p.trial} enrolment criteria against this child's age, radiotherapy "
+        f"timing, performance score and blood counts, can {p.she} be enrolled on the study?",
     ))
+    lead = f"Enrolment on {p.trial} depends on four criteria, and each must be checked against this patient's facts."
+    aside = "The MRI findings and the biopsy result are not among the criteria."
     first = (f"{p.trial} requires age {min_age} to {max_age} years, a start within {max_weeks} weeks of radiotherapy, "
              f"a Lansky score of at least {min_lansky} and platelets of at least 100,000/µL.")
     if variant == "missing":
@@ -245,7 +265,7 @@ def eligibility(d: Draws, variant: str) -> Draft:
                  "cannot be decided and I should not assume a value."]
         answer = decline(d, f"{p.her} Lansky performance score", f"whether {p.she} meets the {p.trial} enrolment criteria cannot be determined from it")
         paragraphs = vignette(d, p, [criteria], [status])
-        return finish(d, paragraphs, p, question, steps, [criteria, status], answer)
+        return finish(d, paragraphs, p, question, steps, [criteria, status], answer, lead, aside)
     if variant == "conflict":
         other = d.pick(tuple(v for v in (30, 40) if v < min_lansky))
         second = f"The neurology note from the same screening visit records a Lansky performance score of {other}."
@@ -256,7 +276,7 @@ def eligibility(d: Draws, variant: str) -> Draft:
                   f"so whether {p.she} meets the {p.trial} enrolment criteria cannot be decided from it.")
         paragraphs = vignette(d, p, [criteria], [status])
         paragraphs.append([second])
-        return finish(d, paragraphs, p, question, steps, [criteria, status, second], answer)
+        return finish(d, paragraphs, p, question, steps, [criteria, status, second], answer, lead, aside)
     failed = [fail for ok, _, fail in checks if not ok]
     steps = [first] + [reason[0].upper() + reason[1:] + "." for _, reason, _ in checks]
     if failed:
@@ -268,7 +288,7 @@ def eligibility(d: Draws, variant: str) -> Draft:
                   f"radiotherapy, a Lansky score of {lansky} and a platelet count of {platelets:,}/µL.")
     paragraphs = vignette(d, p, [criteria], [status])
     proof = [criteria, d.radiotherapy(p), status, d.opening(p)]
-    return finish(d, paragraphs, p, question, steps, proof, answer)
+    return finish(d, paragraphs, p, question, steps, proof, answer, lead, aside)
 
 
 def _within(d: Draws, p: Patient, min_age: int, max_age: int, max_weeks: int) -> Patient:

@@ -60,7 +60,12 @@ def response(d: Draws, variant: str) -> Draft:
     question = d.pick((
         f"{BASED}how should the MRI after {cycles} cycles be classified under {p.trial}, and should {p.drug} continue?",
         f"What is this patient's response category after {cycles} cycles, and what does the protocol say about {p.drug}?",
+        f"{BASED}and using the response definitions of the {p.trial} protocol, how should the MRI after {cycles} "
+        f"cycles of {p.drug} be classified, and what does that mean for {p.her} treatment?",
     ))
+    lead = ("The response category depends on the percent change in tumour volume between the baseline and the "
+            "latest MRI, read against the protocol's thresholds.")
+    aside = "The symptoms at presentation and the background studies do not affect the classification."
     if variant == "missing":
         follow = (f"After {cycles} cycles of {p.drug}, the radiologist described the pontine lesion as changed in size, "
                   f"but the report gives no volume.")
@@ -71,7 +76,7 @@ def response(d: Draws, variant: str) -> Draft:
                  f"calculated and the category cannot be assigned; I should not guess it."]
         answer = decline(d, f"the tumour volume after {cycles} cycles", f"the response under {p.trial} cannot be classified from it")
         paragraphs = vignette(d, p, [rule, action], [baseline, follow])
-        return finish(d, paragraphs, p, question, steps, [baseline, follow, rule], answer)
+        return finish(d, paragraphs, p, question, steps, [baseline, follow, rule], answer, lead, aside)
     if variant == "conflict":
         other = d.pick(tuple(c for c in ("partial response", "stable disease", "progressive disease") if c != wanted))
         after2 = _follow_up(d, before, pr, other)
@@ -83,7 +88,7 @@ def response(d: Draws, variant: str) -> Draft:
                   f"so the response category and whether {p.drug} continues cannot be decided from it.")
         paragraphs = vignette(d, p, [rule, action], [baseline, follow])
         paragraphs.append([second])
-        return finish(d, paragraphs, p, question, steps, [baseline, follow, second], answer)
+        return finish(d, paragraphs, p, question, steps, [baseline, follow, second], answer, lead, aside)
     cls, change = classify(before, after, pr)
     whole = int(abs(change) + 0.5)
     direction = "reduction" if change < 0 else "increase"
@@ -97,7 +102,7 @@ def response(d: Draws, variant: str) -> Draft:
     answer = (f"{cls[0].upper() + cls[1:]}, and {p.drug} is {'continued' if continued else 'stopped'}: the tumour measured "
               f"{before} cm3 at baseline and {after} cm3 after {cycles} cycles, {article(whole)} {whole} percent volume {direction}.")
     paragraphs = vignette(d, p, [rule, action], [baseline, follow])
-    return finish(d, paragraphs, p, question, steps, [baseline, follow, rule, action], answer)
+    return finish(d, paragraphs, p, question, steps, [baseline, follow, rule, action], answer, lead, aside)
 
 
 def subgroup(d: Draws, variant: str) -> Draft:
@@ -118,7 +123,11 @@ def subgroup(d: Draws, variant: str) -> Draft:
     question = d.pick((
         f"{BASED}which median overall survival reported in {p.trial} applies to this patient's molecular subgroup?",
         f"If this child is treated with {p.drug} as in {p.trial}, which survival figure from that study is relevant to {p.her} tumour?",
+        f"{BASED}and considering the molecular findings reported for this child, which median overall survival "
+        f"figure from {p.trial} is the relevant one for {p.her} tumour, and why?",
     ))
+    lead = f"{p.trial} gives different survival figures by molecular subgroup, so the patient's subgroup decides which applies."
+    aside = "Figures from other studies in the text concern other trials and are not relevant here."
     protocol = [result]
     status = [d.clinical_extra(p)]
     if variant == "missing":
@@ -130,7 +139,7 @@ def subgroup(d: Draws, variant: str) -> Draft:
                  "The text says the biopsy was not performed, so the subgroup is unknown and neither figure can be assigned."]
         answer = decline(d, "the tumour's molecular subgroup (the biopsy was not performed)",
                          f"which {p.trial} survival figure applies cannot be determined from it")
-        return finish(d, paragraphs, p, question, steps, [no_biopsy, result], answer)
+        return finish(d, paragraphs, p, question, steps, [no_biopsy, result], answer, lead, aside)
     paragraphs = vignette(d, p, protocol, status)
     biopsy = d.biopsy(p)
     if variant == "conflict":
@@ -141,14 +150,14 @@ def subgroup(d: Draws, variant: str) -> Draft:
                  "The two reviews disagree, the figures differ by subgroup, and the text does not say which review is right."]
         answer = (f"The context is conflicting on the tumour's subgroup ({mine} in the biopsy report, {other} in the "
                   f"second review), so which {p.trial} survival figure applies cannot be decided from it.")
-        return finish(d, paragraphs, p, question, steps, [biopsy, review, result], answer)
+        return finish(d, paragraphs, p, question, steps, [biopsy, review, result], answer, lead, aside)
     steps = [f"The biopsy confirmed the {mine} mutation, so the patient belongs to the {mine}-mutant subgroup.",
              f"{p.trial} reports the median overall survival with {p.drug} separately: {a} for {mine}-mutant tumours "
              f"and {b} for {other}-mutant tumours.",
              f"The {other} figure belongs to the other subgroup, so the relevant value is {a}."]
     answer = (f"{a}: the biopsy confirmed the {mine} mutation, and {p.trial} reported a median overall survival of "
               f"{a} with {p.drug} in {mine}-mutant tumours.")
-    return finish(d, paragraphs, p, question, steps, [biopsy, result], answer)
+    return finish(d, paragraphs, p, question, steps, [biopsy, result], answer, lead, aside)
 
 
 def literature(d: Draws, variant: str) -> Draft:
@@ -197,6 +206,8 @@ def literature(d: Draws, variant: str) -> Draft:
                  f"The larger figure is {max(a, b)} months, {better}'s, and the difference is {max(a, b)} - {min(a, b)} = {diff} months."]
         answer = f"{better} in {trial_better}, by {diff} months ({max(a, b)} and {min(a, b)} months)."
         proof = [s_a, s_b]
+    steps = [f"Only two statements concern the trials asked about, {trial_a} and {trial_b}; the rest report other "
+             f"trials and registries."] + steps
     fillers = [f for f in d.literature(avoid=trial_a, k=r.randint(2, 8)) if trial_b not in f]
     sentences = fillers[:]
     # Statements land at random places among the fillers, in their written order (an update after its original).

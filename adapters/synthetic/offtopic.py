@@ -23,6 +23,8 @@ LEADS = ("", "", "Based solely on the information provided: ", "According to the
 def off_topic(d: Draws) -> Draft:
     question, topic = d.pick(OFF_TOPIC)
     lead = d.pick(LEADS)
+    if len(question) < 30 and not lead:  # FIELD_NOTES §7: real questions have 30 characters or more
+        lead = LEADS[2]
     if lead:
         question = lead + question[0].lower() + question[1:]
     if d.rng.random() < 0.6:
