@@ -26,10 +26,14 @@ BASED = "Based solely on the information provided, "
 DECLINE_OPENINGS = ("The provided text does not contain", "The context does not contain", "The text does not provide")
 
 
-def vignette(d: Draws, p: Patient, protocol: list[str], status: list[str], biopsy: bool = True) -> list[list[str]]:
-    """The paragraphs of a vignette: presentation (+ biopsy), treatment, protocol rules, status."""
+def vignette(d: Draws, p: Patient, protocol: list[str], status: list[str], biopsy: bool = True,
+             enrolled: bool = True) -> list[list[str]]:
+    """The paragraphs of a vignette: presentation (+ biopsy), treatment, protocol rules, status.
+
+    ``enrolled=False`` says the child is being screened for the trial rather than on it.
+    """
     opening = d.presentation(p) + ([d.biopsy(p)] if biopsy else [])
-    treatment = [d.radiotherapy(p), d.enrolment(p)]
+    treatment = [d.radiotherapy(p), d.enrolment(p) if enrolled else d.screening(p)]
     if d.rng.random() < 0.3:
         return [opening, treatment + protocol, status]
     return [opening, treatment, protocol, status]
@@ -264,7 +268,7 @@ def eligibility(d: Draws, variant: str) -> Draft:
                  "The Lansky performance score is needed too, but the screening results give none, so enrolment "
                  "cannot be decided and I should not assume a value."]
         answer = decline(d, f"{p.her} Lansky performance score", f"whether {p.she} meets the {p.trial} enrolment criteria cannot be determined from it")
-        paragraphs = vignette(d, p, [criteria], [status])
+        paragraphs = vignette(d, p, [criteria], [status], enrolled=False)
         return finish(d, paragraphs, p, question, steps, [criteria, status], answer, lead, aside)
     if variant == "conflict":
         other = d.pick(tuple(v for v in (30, 40) if v < min_lansky))
@@ -274,7 +278,7 @@ def eligibility(d: Draws, variant: str) -> Draft:
                  f"{lansky} meets the threshold of {min_lansky} and {other} does not, and the text does not say which is right."]
         answer = (f"The context is conflicting on {p.her} Lansky performance score at screening ({lansky} and {other}), "
                   f"so whether {p.she} meets the {p.trial} enrolment criteria cannot be decided from it.")
-        paragraphs = vignette(d, p, [criteria], [status])
+        paragraphs = vignette(d, p, [criteria], [status], enrolled=False)
         paragraphs.append([second])
         return finish(d, paragraphs, p, question, steps, [criteria, status, second], answer, lead, aside)
     failed = [fail for ok, _, fail in checks if not ok]
@@ -286,7 +290,7 @@ def eligibility(d: Draws, variant: str) -> Draft:
         steps.append(f"All four criteria are met, so {p.she} can be enrolled on {p.trial}.")
         answer = (f"Yes, {p.she} meets the {p.trial} enrolment criteria: age {p.age} years, {p.weeks_since_rt} weeks since "
                   f"radiotherapy, a Lansky score of {lansky} and a platelet count of {platelets:,}/µL.")
-    paragraphs = vignette(d, p, [criteria], [status])
+    paragraphs = vignette(d, p, [criteria], [status], enrolled=False)
     proof = [criteria, d.radiotherapy(p), status, d.opening(p)]
     return finish(d, paragraphs, p, question, steps, proof, answer, lead, aside)
 

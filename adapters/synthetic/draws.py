@@ -110,6 +110,11 @@ class Draws(_Rows):
         return (f"{p.she.capitalize()} was then enrolled on {p.trial}, a phase {p.phase} study of {p.drug} "
                 f"given at {p.dose} mg/m2 {p.schedule}.")
 
+    def screening(self, p: Patient) -> str:
+        """Instead of :meth:`enrolment` where the question is whether the child may enrol."""
+        return (f"{p.she.capitalize()} is now being screened for {p.trial}, a phase {p.phase} study of {p.drug} "
+                f"given at {p.dose} mg/m2 {p.schedule}.")
+
     def clinical_extra(self, p: Patient) -> str:
         """One detail of the clinical course that no question depends on."""
         template = self.pick(CLINICAL_EXTRAS)

@@ -204,7 +204,7 @@ def literature(d: Draws, variant: str) -> Draft:
         diff = f"{abs(a - b):.1f}"
         steps = [f"{trial_a}: {drug_a}, {ep} {a} months.", f"{trial_b}: {drug_b}, {ep} {b} months.",
                  f"The larger figure is {max(a, b)} months, {better}'s, and the difference is {max(a, b)} - {min(a, b)} = {diff} months."]
-        answer = f"{better} in {trial_better}, by {diff} months ({max(a, b)} and {min(a, b)} months)."
+        answer = f"{better[0].upper() + better[1:]} in {trial_better}, by {diff} months ({max(a, b)} and {min(a, b)} months)."
         proof = [s_a, s_b]
     steps = [f"Only two statements concern the trials asked about, {trial_a} and {trial_b}; the rest report other "
              f"trials and registries."] + steps
