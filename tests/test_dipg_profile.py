@@ -163,3 +163,19 @@ def test_make_dataset_bad_mix_is_one_line_exit_2(tmp_path, args):
     result = run(MAKE, "--out", tmp_path / "rows.jsonl", "--rows", 10, *args)
     assert result.returncode == 2 and result.stderr.startswith("error: --mix") and len(result.stderr.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+# --- evaluation.gold_ceiling -----------------------------------------------------------------------
+
+def test_gold_ceiling_matches_summarise_gold_block():
+    from adapters.evaluation import evaluate_rows, gold_ceiling, summarise
+
+    rows = synthetic.generate_rows(40, 11)
+    ceiling = gold_ceiling(rows)
+    summary = summarise(evaluate_rows(rows, [(i, r["messages"][1]["content"]) for i, r in enumerate(rows)]))
+    assert ceiling["n"] == 40
+    assert ceiling["overall"] == summary["gold"]["overall"]
+    assert ceiling["by_type"] == summary["gold"]["by_type"]
+    assert ceiling["by_type"]["reasoning"]["mean_reward"] == 50.0
+    off_topic = sum(1 for r in rows if r["metadata"]["type"] == "anti_knowledge")
+    assert ceiling["by_type"]["anti_knowledge"]["branches"]["abstention_correct"] == off_topic == 8

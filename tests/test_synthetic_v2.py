@@ -163,7 +163,7 @@ def test_refusals_are_half_missing_half_really_conflicting(rows):
 
 def test_answering_golds_carry_no_decline_or_conflict_cue_for_the_gym(rows):
     """The gym reads abstention/conflict cues anywhere in the gold: answering golds must have none."""
-    logic = pytest.importorskip("med_safety_eval.logic")
+    from med_safety_eval import logic
     for row in rows:
         gold = row["messages"][1]["content"]
         if row["metadata"]["type"] in DECLINING_TYPES:
