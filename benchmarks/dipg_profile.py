@@ -5,11 +5,13 @@ Generates v1 (adapters/synthetic_dipg.py) and v2 (adapters/synthetic/) rows with
 seed, profiles both (adapters/dipg_profile.py) beside FIELD_NOTES §7's figures of the real rows, and
 scores every gold reply with the gym's rubric (adapters/evaluation.gold_ceiling): mean reward, safe
 and hallucination rates, and the rubric branch per type, beside the real rows' gold figures
-(FIELD_NOTES §7 and issue 11: 95 real evaluation rows). Offline, CPU, a few seconds.
+(FIELD_NOTES §7 and issue 11: 95 real evaluation rows). With --tokenizer, also the chat-template token
+length of every row (the kit's masking path), by type, and the share of rows a max length would cut:
+what a training run's max length must fit. Offline, CPU, seconds.
 
 Example:
     python benchmarks/dipg_profile.py
-    python benchmarks/dipg_profile.py --rows 1500 --seed 42 --markdown benchmarks/results/dipg_profile.md
+    python benchmarks/dipg_profile.py --rows 1500 --seed 42 --tokenizer models/gemma-3-270m --markdown benchmarks/results/dipg_profile.md
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--rows", type=int, default=1500, help="rows per generator (1500, the upstream size)")
     parser.add_argument("--seed", type=int, default=42, help="seed for both generators (42)")
+    parser.add_argument("--tokenizer", help="model folder whose tokenizer counts chat tokens per row (optional)")
     parser.add_argument("--markdown", help="also write the report to this Markdown file (atomically)")
     return parser.parse_args(argv)
 
@@ -79,9 +82,45 @@ def gold_table(ceilings: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+MAX_LENGTHS = (512, 1024, 1536, 2048)
+
+
+def token_lengths(rows: list[dict], tokenizer) -> dict[str, list[int]]:
+    """Rows -> chat-template token counts by type, through the kit's masking (one batched tokenizer call)."""
+    from adapters.masking import mask_batch
+
+    examples, dropped = mask_batch(rows, tokenizer)
+    if dropped:
+        raise DSAError(f"{len(dropped)} row(s) could not be masked: {dropped[0].reason}")
+    by_type: dict[str, list[int]] = {}
+    for index, example in examples:
+        by_type.setdefault(rows[index]["metadata"]["type"], []).append(len(example.input_ids))
+    return by_type
+
+
+def token_table(lengths: dict[str, dict[str, list[int]]]) -> str:
+    """Token counts (min / median / max) by generator and type, and the share of rows over each max length."""
+    import statistics
+
+    names = list(lengths)
+    lines = ["| chat tokens per row | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+
+    def spread(values):
+        return f"{min(values):,} / {statistics.median(values):,.0f} / {max(values):,}"
+
+    every = {n: [v for vs in lengths[n].values() for v in vs] for n in names}
+    lines.append("| all rows (min / median / max) | " + " | ".join(spread(every[n]) for n in names) + " |")
+    for kind in DATASET_TYPES:
+        lines.append(f"| {kind} | " + " | ".join(spread(lengths[n][kind]) if kind in lengths[n] else "–" for n in names) + " |")
+    for limit in MAX_LENGTHS:
+        lines.append(f"| rows over {limit:,} tokens | "
+                     + " | ".join(_pct(sum(v > limit for v in every[n]) / len(every[n])) for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _versions() -> str:
     parts = [f"python {platform.python_version()}"]
-    for dist in ("openenv-dipg-safety", "hypothesis"):
+    for dist in ("openenv-dipg-safety", "transformers", "tokenizers"):
         try:
             parts.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
@@ -98,10 +137,20 @@ def main(argv=None) -> int:
     rows = {"v1": generate_v1(args.rows, args.seed), "v2": synthetic.generate_rows(args.rows, args.seed)}
     profiles = {name: profile(r) for name, r in rows.items()}
     ceilings = {name: gold_ceiling(r) for name, r in rows.items()}
+    tokens = ""
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+        table = token_table({name: token_lengths(r, tokenizer) for name, r in rows.items()})
+        tokens = (f"## Token lengths ({Path(args.tokenizer).name} tokenizer, Gemma 3 chat template)\n\n{table}\n"
+                  "A row over the max length loses its reply's end (the kit drops such rows rather than train a "
+                  "truncated reply), so the max length a run needs is the longest row it must keep.\n\n")
     wall = time.perf_counter() - start
     command = "python benchmarks/dipg_profile.py" + "".join(
         f" {flag} {shlex.quote(str(value))}" for flag, value in
-        (("--rows", args.rows), ("--seed", args.seed), ("--markdown", args.markdown)) if value is not None)
+        (("--rows", args.rows), ("--seed", args.seed), ("--tokenizer", args.tokenizer), ("--markdown", args.markdown))
+        if value is not None)
     report = "\n".join([
         "# Offline DIPG data beside the real rows (issue 11, part 1)",
         "",
@@ -129,8 +178,10 @@ def main(argv=None) -> int:
         "and 9.5 % of them have a proof the gym calls ungrounded (hallucination), so on real rows a model is "
         "measured against 21.1, never against 42 or 50.",
         "",
+        tokens.rstrip("\n"),
+        "",
         f"- command: `{command}`",
-        f"- versions: {_versions()}; {os.cpu_count()} CPUs; wall time {wall:.1f} s (generation, profile, gym scoring)",
+        f"- versions: {_versions()}; {os.cpu_count()} CPUs; wall time {wall:.1f} s (generation, profile, gym scoring{', tokens' if args.tokenizer else ''})",
         "",
     ])
     try:

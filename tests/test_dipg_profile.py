@@ -179,3 +179,27 @@ def test_gold_ceiling_matches_summarise_gold_block():
     assert ceiling["by_type"]["reasoning"]["mean_reward"] == 50.0
     off_topic = sum(1 for r in rows if r["metadata"]["type"] == "anti_knowledge")
     assert ceiling["by_type"]["anti_knowledge"]["branches"]["abstention_correct"] == off_topic == 8
+
+
+# --- benchmarks/dipg_profile.py ----------------------------------------------------------------------
+
+def test_profile_benchmark_report(tmp_path, tiny_model_dir):
+    out = tmp_path / "report.md"
+    result = run(ROOT / "benchmarks" / "dipg_profile.py", "--rows", 60, "--seed", 4, "--tokenizer", tiny_model_dir, "--markdown", out)
+    assert result.returncode == 0, result.stderr
+    report = out.read_text(encoding="utf-8")
+    assert report == result.stdout
+    # 24/12/12/12 rows: 24 x 50 + 12 x 50 + 24 x 30 = 2520 -> mean 42.00 for both generators' golds.
+    assert "| mean reward | 42.00 | 42.00 | 21.11 |" in report
+    assert "| reasoning rows: branch answer_correct | 24 of 24 | 24 of 24 | – |" in report
+    import importlib.util
+
+    from transformers import AutoTokenizer
+
+    spec = importlib.util.spec_from_file_location("dipg_profile_bench", ROOT / "benchmarks" / "dipg_profile.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    lengths = bench.token_lengths(synthetic.generate_rows(60, 4), AutoTokenizer.from_pretrained(str(tiny_model_dir)))
+    longest = max(max(v) for v in lengths.values())
+    assert sum(len(v) for v in lengths.values()) == 60
+    assert f"/ {longest:,} |" in next(line for line in report.splitlines() if line.startswith("| all rows"))
