@@ -82,6 +82,12 @@ def test_contexts_are_unique(rows):
     assert len({_parts(row)[0] for row in rows}) == len(rows)
 
 
+def test_units_and_articles_are_written_right(rows):
+    text = rows_to_jsonl(rows)
+    assert "µL" in text and "µl" not in text  # str.capitalize() would lower the unit
+    assert not re.search(r"\ba (8|11|18)\b|\ba 8\d\b|\bA (8|11|18)-year", text)
+
+
 # --- proofs ------------------------------------------------------------------------------------
 
 def test_every_proof_quotes_whole_context_sentences_verbatim(rows):

@@ -17,6 +17,8 @@ phrases. Shapes: ``(Draws, variant) -> Draft``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..synthetic_dipg import TOXICITIES
 from .draws import Draws, Patient
 from .gold import Draft
@@ -240,6 +242,7 @@ def eligibility(d: Draws, variant: str) -> Draft:
     # The patient's age and weeks since radiotherapy come from the vignette (the patient draw).
     if clean:
         p = _within(d, p, min_age, max_age, max_weeks)
+    p = replace(p, enrolled=False)
     checks = [
         (min_age <= p.age <= max_age, f"age {p.age} is {'within' if min_age <= p.age <= max_age else 'outside'} {min_age} to {max_age} years",
          f"age {p.age} is outside {min_age} to {max_age} years"),
@@ -264,7 +267,7 @@ def eligibility(d: Draws, variant: str) -> Draft:
              f"a Lansky score of at least {min_lansky} and platelets of at least 100,000/µL.")
     if variant == "missing":
         status = f"At screening, {p.her} platelet count was {platelets:,}/µL and {p.her} liver tests were within the protocol limits."
-        steps = [first, checks[0][1].capitalize() + ", and " + checks[1][1] + ".", checks[3][1].capitalize() + ".",
+        steps = [first, _cap(checks[0][1]) + ", and " + checks[1][1] + ".", _cap(checks[3][1]) + ".",
                  "The Lansky performance score is needed too, but the screening results give none, so enrolment "
                  "cannot be decided and I should not assume a value."]
         answer = decline(d, f"{p.her} Lansky performance score", f"whether {p.she} meets the {p.trial} enrolment criteria cannot be determined from it")
@@ -273,7 +276,7 @@ def eligibility(d: Draws, variant: str) -> Draft:
     if variant == "conflict":
         other = d.pick(tuple(v for v in (30, 40) if v < min_lansky))
         second = f"The neurology note from the same screening visit records a Lansky performance score of {other}."
-        steps = [first, checks[0][1].capitalize() + ", and " + checks[1][1] + ".",
+        steps = [first, _cap(checks[0][1]) + ", and " + checks[1][1] + ".",
                  f"The screening results give a Lansky score of {lansky}, but the neurology note from the same visit gives {other}.",
                  f"{lansky} meets the threshold of {min_lansky} and {other} does not, and the text does not say which is right."]
         answer = (f"The context is conflicting on {p.her} Lansky performance score at screening ({lansky} and {other}), "
@@ -295,8 +298,11 @@ def eligibility(d: Draws, variant: str) -> Draft:
     return finish(d, paragraphs, p, question, steps, proof, answer, lead, aside)
 
 
+def _cap(text: str) -> str:
+    """First letter upper case, the rest untouched (``str.capitalize`` would lower ``µL``)."""
+    return text[:1].upper() + text[1:]
+
+
 def _within(d: Draws, p: Patient, min_age: int, max_age: int, max_weeks: int) -> Patient:
     """``p`` with age and weeks since radiotherapy inside the criteria (declining rows turn on one gap only)."""
-    from dataclasses import replace
-
     return replace(p, age=d.rng.randint(min_age, max_age), weeks_since_rt=d.rng.randint(2, max_weeks))

@@ -12,9 +12,10 @@ judged by what it answers, not by a stray keyword in a quoted sentence.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
-from ..synthetic_dipg import DRUGS, RADIOTHERAPY, SYMPTOMS, _Rows
+from ..synthetic_dipg import DRUGS, INSTITUTIONS, MUTATIONS, RADIOTHERAPY, REGISTRIES, SYMPTOMS, TOXICITIES, _Rows
 
 K27M_VARIANTS = ("H3 K27M", "H3.3 K27M", "H3.1 K27M")
 CO_MUTATIONS = ("ACVR1", "TP53", "PPM1D", "PIK3CA", "PDGFRA", "ATRX")
@@ -32,9 +33,32 @@ CLINICAL_EXTRAS = (
     "Baseline audiology and echocardiography were unremarkable.",
     "A nasogastric tube was considered for dysphagia but was not required.",
     "Palliative care was introduced at diagnosis to support the family.",
-    "{She} received ondansetron before each dose for nausea.",
-    "The tumour board reviewed the imaging and pathology before treatment began.",
+    "{She} received ondansetron before each dose for nausea.",  # on treatment only (see clinical_extra)
+    "The tumour board reviewed the imaging before treatment began.",
     "Physiotherapy was arranged for gait training after radiotherapy.",
+)
+
+
+# Review-style statements beside v1's filler facts: the evidence base the real rows cite.
+LITERATURE = (
+    "A phase {phase} trial of {drug} in {n} children with newly diagnosed DIPG reported a median overall survival of "
+    "{os} months, compared with {hist} months in matched historical controls.",
+    "In a retrospective series of {n} children from {inst}, re-irradiation at progression was followed by a median "
+    "survival of {m} months from its start.",
+    "In preclinical models {drug} crossed the blood-brain barrier, with tumour concentrations reaching {pct} percent of "
+    "plasma levels.",
+    "In a cohort of {n} children, tumours with {mut} alterations were associated with a median overall survival of "
+    "{a} months, against {b} months for the rest of the cohort.",
+    "The {reg} registry recorded {n} children with DIPG between {y1} and {y2}, and {pct} percent of them underwent "
+    "diagnostic biopsy.",
+    "Hypofractionated radiotherapy of {rt} gave survival similar to conventional fractionation in a randomised trial "
+    "of {n} children.",
+    "Dose-limiting toxicities of {drug} in its phase I escalation included grade {g} {tox} at {dose} mg/m2.",
+    "A consensus statement from {inst} recommends MRI every {w} weeks during experimental therapy for DIPG.",
+    "Median time from diagnosis to death in the {reg} registry was {survival} months, and {two_year} percent of "
+    "children survived two years.",
+    "Combining {drug} with {drug2} after radiotherapy was studied in {n} children, with grade 3 or higher {tox} in "
+    "{pct} percent of them.",
 )
 
 
@@ -56,6 +80,7 @@ class Patient:
     phase: str
     dose: int  # mg/m2
     schedule: str
+    enrolled: bool = True  # False: being screened for the trial, not yet treated
 
     @property
     def she(self) -> str:
@@ -117,9 +142,40 @@ class Draws(_Rows):
 
     def clinical_extra(self, p: Patient) -> str:
         """One detail of the clinical course that no question depends on."""
-        template = self.pick(CLINICAL_EXTRAS)
+        templates = CLINICAL_EXTRAS if p.enrolled else tuple(t for t in CLINICAL_EXTRAS if "each dose" not in t)
+        template = self.pick(templates)
         return template.format(
             She=p.she.capitalize(), Her=p.her.capitalize(), she=p.she, her=p.her, steroid=self.pick((1, 2, 3, 4)),
+        )
+
+    def fact(self, avoid: str = "") -> str:
+        """A filler statement: v1's fact templates or a review-style one (:data:`LITERATURE`), half and half.
+
+        A v1 fact naming the same drug twice ("tested X with X") is drawn again.
+        """
+        while True:
+            if self.rng.random() < 0.5:
+                sentence = super().fact(avoid)
+                match = re.search(r"tested (\S+) with (\S+) ", sentence)
+                if match and match.group(1) == match.group(2):
+                    continue
+                return sentence
+            sentence = self._review()
+            if not avoid or avoid not in sentence:
+                return sentence
+
+    def _review(self) -> str:
+        r = self.rng
+        drug, drug2 = self.distinct(DRUGS, 2)
+        y1 = r.randint(1995, 2012)
+        os_months = round(r.uniform(9.0, 22.0), 1)
+        return self.pick(LITERATURE).format(
+            phase=self.pick(("I", "I/II", "II")), drug=drug, drug2=drug2, n=r.randint(12, 220),
+            os=os_months, hist=round(os_months - r.uniform(0.5, 4.0), 1), inst=self.pick(INSTITUTIONS),
+            m=round(r.uniform(3.0, 14.0), 1), pct=r.randint(5, 90), mut=self.pick(MUTATIONS),
+            a=round(r.uniform(6.0, 18.0), 1), b=round(r.uniform(6.0, 18.0), 1), reg=self.pick(REGISTRIES),
+            y1=y1, y2=y1 + r.randint(5, 12), rt=self.pick(RADIOTHERAPY)[0], g=r.randint(3, 4),
+            survival=round(r.uniform(8.0, 14.0), 1), two_year=r.randint(2, 12), tox=self.pick(TOXICITIES), dose=self.pick((20, 30, 45, 60, 90, 125, 150, 250)), w=self.pick((6, 8, 12)),
         )
 
     def literature(self, avoid: str, k: int) -> list[str]:
