@@ -189,7 +189,7 @@ class Draws(_Rows):
 
     def target_chars(self) -> int:
         """A context length to pad a vignette towards (FIELD_NOTES §7: 445-3,891, median ~1,556)."""
-        return int(self.rng.triangular(450, 2700, 1500))
+        return int(self.rng.triangular(450, 2700, 1350))
 
     def pad(self, paragraphs: list[list[str]], p: Patient | None, avoid: str, target: int, max_paragraphs: int = 6) -> None:
         """Add clinical details to the vignette and a literature paragraph until ``target`` characters.
