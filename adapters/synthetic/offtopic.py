@@ -12,9 +12,9 @@ from .draws import Draws, article
 from .gold import Draft
 
 ANSWERS = (
-    "The provided text does not contain information about {topic}; it describes {about}.",
+    "The provided text does not contain information about {topic}.",
     "The context does not contain {topic}: it only covers {about}.",
-    "The provided context does not contain that information. It is about {about} and says nothing on {topic}.",
+    "The provided context does not contain that information; it says nothing about {topic}.",
 )
 MIN_CHARS = 445  # FIELD_NOTES §7's shortest real context
 LEADS = ("", "", "Based solely on the information provided: ", "According to the text, ")
