@@ -7,7 +7,8 @@ Shapes:
   order (a subset of the test split is allowed; every response must name exactly one row);
 * :func:`evaluate_row` (row, response) -> one per-row result dict (``results.jsonl``);
 * :func:`summarise` (results) -> ``metrics.json`` dict: ``overall``, ``by_type`` and ``gold`` (the
-  gold replies' own gym figures on the same rows: the ceiling, FIELD_NOTES §2).
+  gold replies' own gym figures on the same rows: the ceiling, FIELD_NOTES §2);
+* :func:`gold_ceiling` (rows) -> the same ``gold`` figures for any rows, without replies.
 
 Per-row ``proof_grounded`` is the kit's own check, separate from the gym's fuzzy one: every span the
 proof quotes (text in double quotes; without quotes, each line, with ``...`` splitting a line) must
@@ -221,6 +222,25 @@ def _gym_block(scores: Sequence[dict]) -> dict:
         "consistency_rate": _rate([not s["inconsistency"] for s in scores]),
         "format_error_rate": _rate([s["format_error"] for s in scores]),
         "branches": branches,
+    }
+
+
+def gold_ceiling(rows: Sequence[dict], scorer: GymScorer | None = None) -> dict:
+    """The gym's verdict on the rows' own gold replies (the ceiling, FIELD_NOTES §2).
+
+    Shapes: rows (N,) -> ``{"n", "overall": block, "by_type": {type: block}}``, a block as in
+    :func:`summarise`'s ``gold`` (mean reward, the five rates, branch counts).
+    """
+    scorer = scorer or GymScorer()
+    scored = []
+    for index, row in enumerate(rows):
+        truth = ground_truth_from_row(row, where=f"row {index}")
+        scored.append((row_type(row), scorer.score(truth.gold, truth).as_dict()))
+    by_type = {t: [s for kind, s in scored if kind == t] for t in type_order(kind for kind, _ in scored)}
+    return {
+        "n": len(scored),
+        "overall": _gym_block([s for _, s in scored]),
+        "by_type": {t: _gym_block(scores) for t, scores in by_type.items()},
     }
 
 

@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
 """Write the offline DIPG-style dataset (synthetic, seeded, byte-identical across runs).
 
+Two generators: v1 (adapters/synthetic_dipg.py, the default; short one-paragraph vignettes, the
+data the goldens and the demo use) and v2 (adapters/synthetic/, multi-paragraph vignettes shaped like
+the real rows of FIELD_NOTES §7, with a configurable type mix).
+
 Example:
     python scripts/make_dipg_dataset.py --out data/dipg_offline.jsonl
     python scripts/make_dipg_dataset.py --out /tmp/small.jsonl --rows 200 --seed 7 --force
+    python scripts/make_dipg_dataset.py --generator v2 --out /tmp/v2.jsonl --mix reasoning=0.5,refusal=0.2,haystack=0.15,anti_knowledge=0.15
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.errors import DSAError, OutputExistsError  # noqa: E402
+from adapters import synthetic  # noqa: E402
 from adapters.synthetic_dipg import DEFAULT_ROWS, DEFAULT_SEED, generate_rows, rows_to_jsonl, summary  # noqa: E402
+
+GENERATORS = ("v1", "v2")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -29,6 +37,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="output .jsonl file")
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help=f"number of rows (default {DEFAULT_ROWS})")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    parser.add_argument("--generator", choices=GENERATORS, default="v1",
+                        help="v1: today's generator, the default (goldens and demo use it); "
+                             "v2: multi-paragraph rows shaped like the real ones (FIELD_NOTES §7)")
+    parser.add_argument("--mix", help="v2 only: type shares, e.g. reasoning=0.4,refusal=0.2,haystack=0.2,anti_knowledge=0.2 "
+                                      "(normalised; types left out get none; default the upstream 40/20/20/20)")
     parser.add_argument("--force", action="store_true", help="replace an existing output file")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser.parse_args(argv)
@@ -60,7 +73,13 @@ def main(argv=None) -> int:
             raise DSAError(f"{out}: --out must be a .jsonl file")
         if out.exists() and not args.force:
             raise OutputExistsError(f"{out}: already exists (use --force to replace it)")
-        rows = generate_rows(args.rows, args.seed)
+        if args.mix is not None and args.generator != "v2":
+            raise DSAError("--mix needs --generator v2 (v1 keeps the upstream 40/20/20/20 mix)")
+        if args.generator == "v2":
+            mix = synthetic.parse_mix(args.mix) if args.mix is not None else None
+            rows = synthetic.generate_rows(args.rows, args.seed, mix=mix)
+        else:
+            rows = generate_rows(args.rows, args.seed)
         write_atomic(out, rows_to_jsonl(rows))
     except DSAError as exc:
         if args.debug:
@@ -68,7 +87,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     stats = summary(rows)
-    print(f"wrote {stats['rows']} rows to {out} (seed {args.seed})")
+    print(f"wrote {stats['rows']} rows to {out} (generator {args.generator}, seed {args.seed})")
     print("per type: " + ", ".join(f"{k} {v}" for k, v in stats["per_type"].items()))
     print(f"distinct answers: {stats['distinct_answers']}, distinct contexts: {stats['distinct_contexts']}")
     for name, chars in stats["context_chars"].items():
