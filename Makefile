@@ -14,7 +14,7 @@ env: $(VENV)/.installed
 
 # torch==2.13.0 is the CPU wheel on this machine's disk; installing it first, alone, means no other
 # package can pull a CUDA build in its place.
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Does the kit teach the dual-stream format? A measured before/after on the real Gemma-3 270M.
+"""Does the kit teach the dual-stream format? A measured before/after on the real Gemma-3 270M (or ``--model``).
 
     python benchmarks/format_learning.py --out runs/format_learning --ablation none
     python benchmarks/format_learning.py --out runs/format_learning --ablation offbyone --phases ablation,ablation-eval
+    python benchmarks/format_learning.py --model models/smollm2-135m --out runs/format_learning_smollm2
 
 (the defaults are the recipe measured in benchmarks/results/format_learning.md: ~47 min for the first
 command's train/after/before phases on 2 CPU cores, 23-29 min per ablation.)
@@ -18,6 +19,10 @@ command's train/after/before phases on 2 CPU cores, 23-29 min per ablation.)
 
 Every phase is a separate folder under ``--out``; a phase whose folder is complete is skipped, so an
 interrupted run resumes. Seeds are explicit; CPU only.
+
+``--model`` names any transformers folder whose own chat template renders rows as the kit's masking
+and generation do (:func:`require_kit_template`); today that is Gemma-3's. Another model (e.g. the
+ChatML ``models/smollm2-135m``) is refused with exit 2 rather than trained on turns it never saw.
 """
 
 from __future__ import annotations
@@ -33,11 +38,60 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from adapters.chat import STOP_TOKEN_IDS, render_conversation  # noqa: E402
 from adapters.dataset import load_splits  # noqa: E402
+from adapters.errors import ConversationError, DSAError  # noqa: E402
 from adapters.masking import mask_batch, to_trl_tokenized  # noqa: E402
 
 
 ABLATION_LABELS = {"none": "prompt not masked", "offbyone": "upstream off-by-one mask"}
+
+
+# Conversations rendered both by the model's template and by the kit (with and without a system turn).
+TEMPLATE_PROBES = (
+    [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}],
+    [{"role": "system", "content": "S."}, {"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}],
+)
+
+
+def model_label(model: str | Path) -> str:
+    """A model folder -> the name titles use: the folder's name (``gemma-3-270m``, ``smollm2-135m``)."""
+    return Path(model).resolve().name
+
+
+def require_kit_template(tokenizer, model: str | Path = "model") -> None:
+    """Raise :class:`ConversationError` unless ``tokenizer``'s own chat template is the kit's rendering.
+
+    Training rows are masked by :func:`adapters.masking.mask_batch` and prompts rendered and cut by
+    ``scripts/eval_simple.py`` (``adapters.chat.render_prompt``, ``adapters.generation.generate``), which
+    render Gemma-3 turns and stop on ids 106 and 1. On a model with another template they would train
+    turns the model never saw and stop on ordinary tokens (in SmolLM2's vocabulary 106 is ``z`` and 1 is
+    ``<|im_start|>``): the run would be silently wrong, so it is refused. The checks: each of
+    :data:`TEMPLATE_PROBES` renders byte for byte alike both ways, and the stop ids are ``<end_of_turn>``
+    and ``<eos>`` in this vocabulary.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        raise ConversationError(f"{model}: the tokenizer has no chat template")
+    for messages in TEMPLATE_PROBES:
+        theirs = tokenizer.apply_chat_template(messages, tokenize=False)
+        ours = render_conversation(messages).text
+        if theirs != ours:
+            raise ConversationError(
+                f"{model}: its chat template renders {theirs[:48]!r}..., but the kit masks, prompts and "
+                f"stops as Gemma-3 ({ours[:48]!r}...)"
+            )
+    stops = tokenizer.convert_ids_to_tokens(list(STOP_TOKEN_IDS))
+    if stops != ["<end_of_turn>", "<eos>"]:
+        raise ConversationError(f"{model}: the kit's stop ids {list(STOP_TOKEN_IDS)} are {stops} in its vocabulary")
+
+
+def check_model(model: str | Path) -> None:
+    """:func:`require_kit_template` on the tokenizer of the folder ``model`` (a missing folder: DSAError)."""
+    from transformers import AutoTokenizer
+
+    if not (Path(model) / "config.json").is_file():
+        raise ConversationError(f"{model}: not a transformers model folder (no config.json)")
+    require_kit_template(AutoTokenizer.from_pretrained(str(model)), model)
 
 
 def ablate(example: dict, mode: str) -> dict:
@@ -308,7 +362,7 @@ def write_summary(args, out: Path) -> Path:
         raise SystemExit("error: no evaluation finished under " + str(out))
     gold = next(iter(columns.values())).get("gold")
     env = environment()
-    lines = ["# Format learning: Gemma-3 270M before/after", "",
+    lines = [f"# Format learning: {model_label(args.model)} before/after", "",
              "Commands, in order:", ""] + [f"    {command}" for command in recorded_commands(out)] + ["",
              f"Machine: {env['machine']}; Python {env['python']}, torch {env['torch']}, transformers {env['transformers']}.",
              ""]
@@ -367,6 +421,12 @@ def main(argv=None) -> int:
 
     out = args.out
     phases = args.phases.split(",")
+    if {"train", "after", "before", "ablation", "ablation-eval"} & set(phases):
+        try:
+            check_model(args.model)
+        except DSAError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
     masked, ablated = out / "train-masked", out / f"train-{args.ablation}"
     base_eval, after_eval, ablation_eval = out / "eval-base", out / "eval-masked", out / f"eval-{args.ablation}"
     out.mkdir(parents=True, exist_ok=True)

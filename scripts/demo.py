@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The kit in one command: the real Gemma-3 270M before and after masked SFT, on fixed test rows.
+"""The kit in one command: the real Gemma-3 270M (or ``--model``) before and after masked SFT, on fixed test rows.
 
     python scripts/demo.py                      # what `make demo` runs (the defaults below)
     python scripts/demo.py --out runs/demo2 --steps 40 --rows-per-type 4
@@ -14,7 +14,8 @@
 
 Each phase is a folder under ``--out``; a complete one is skipped, so an interrupted run resumes
 (``--force`` starts over). Seeds are explicit; greedy decoding; CPU is enough (about 5 minutes on
-2 cores with the defaults). Exit codes: 0 done, 2 bad input.
+2 cores with the defaults). ``--model`` must render rows as the kit does (Gemma-3's template today,
+``format_learning.require_kit_template``); another is refused before anything runs. Exit codes: 0 done, 2 bad input.
 """
 
 from __future__ import annotations
@@ -114,6 +115,11 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     fl = load_format_learning()
+    try:
+        fl.check_model(args.model)
+    except fl.DSAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     out: Path = args.out
     if args.force and out.exists():
         shutil.rmtree(out)
@@ -143,7 +149,7 @@ def main(argv=None) -> int:
     seconds = {d.name: (d / "seconds.txt").read_text().strip() for d in (rows, before, trained, after)
                if (d / "seconds.txt").exists()}
     lines = [
-        "# Demo: Gemma-3 270M before/after masked SFT", "",
+        f"# Demo: {fl.model_label(args.model)} before/after masked SFT", "",
         f"{n_rows} test rows ({args.rows_per_type} of each type), greedy, max {args.max_new_tokens} new tokens; "
         f"training: {log['rows']} rows of at most {args.max_length} tokens, {log['steps']} steps x "
         f"{args.grad_accum} rows, lr {args.lr}, loss {log['losses'][0]:.2f} -> {log['losses'][-1]:.2f}.", "",

@@ -99,3 +99,53 @@ def test_paired_difference(format_learning):
     assert (same["mean"], same["low"], same["high"]) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="different rows"):
         format_learning.paired_difference(ours, {0: 1.0})
+
+
+# ---------------------------------------------------------------- --model: which models the kit can train
+
+
+@pytest.fixture(scope="module")
+def tiny_chatml_dir() -> Path:
+    path = ROOT / "models" / "tiny-smollm2"
+    if not (path / "tokenizer.json").exists():
+        pytest.skip(f"{path} is absent: run `make models` (scripts/build_offline_models.py)")
+    return path
+
+
+def test_gemma_template_is_the_kits_rendering(format_learning, tokenizer, tiny_model_dir):
+    format_learning.require_kit_template(tokenizer)
+    format_learning.check_model(tiny_model_dir)
+    assert format_learning.model_label(tiny_model_dir) == "tiny-gemma3"
+
+
+def test_a_chatml_model_is_refused_not_mistrained(format_learning, tiny_chatml_dir, tokenizer):
+    from transformers import AutoTokenizer
+
+    from adapters.errors import ConversationError
+
+    chatml = AutoTokenizer.from_pretrained(str(tiny_chatml_dir))
+    with pytest.raises(ConversationError, match=r"renders '<\|im_start\|>system"):
+        format_learning.require_kit_template(chatml, tiny_chatml_dir)
+    # The kit's Gemma template on the ChatML vocabulary: its <bos> is <|im_start|>, still not the kit's text.
+    chatml.chat_template = tokenizer.chat_template
+    with pytest.raises(ConversationError, match=r"renders '<\|im_start\|><start_of_turn>user"):
+        format_learning.require_kit_template(chatml)
+    chatml.chat_template = None
+    with pytest.raises(ConversationError, match="no chat template"):
+        format_learning.require_kit_template(chatml)
+
+
+@pytest.mark.parametrize("script", ["benchmark", "demo"])
+def test_cli_refuses_a_chatml_model_before_writing(format_learning, tiny_chatml_dir, tmp_path, capsys, script):
+    out = tmp_path / "run"
+    argv = ["--model", str(tiny_chatml_dir), "--out", str(out)]
+    if script == "benchmark":
+        code = format_learning.main(argv)
+    else:
+        spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
+        demo = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(demo)
+        code = demo.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: {tiny_chatml_dir}: its chat template renders")
+    assert not out.exists()
