@@ -14,9 +14,9 @@ How a template is read (:func:`read_template`, a few probe renders, no model):
 * **system role**: a system probe that raises or vanishes from the rendering -> the template has no
   system role and the system prompt is folded into the first user turn as ``system + "\\n\\n"``
   (what Gemma's template does itself).
-* **BOS**: the tokenizer's ``bos_token`` when the template writes it once at the start or the tokenizer
-  adds it when encoding; a ``bos_token`` that the template repeats at every turn (SmolLM2's
-  ``<|im_start|>``) is a turn marker, not a BOS. Rendered texts carry exactly one BOS string and are
+* **BOS**: the tokenizer's ``bos_token`` when the template writes it at the start or the tokenizer
+  adds it when encoding; a ``bos_token`` that the template also writes later (SmolLM2's
+  ``<|im_start|>`` opens every turn) is a turn marker, not a BOS. Rendered texts carry exactly one BOS string and are
   tokenized with ``add_special_tokens=False``, so a BOS is never doubled.
 * **control strings**: the special tokens the template writes, the tokenizer's BOS/EOS/PAD/UNK, and
   :data:`KNOWN_CHAT_CONTROLS` (Gemma, ChatML, Llama 3, Phi-3 turn markers). Message text containing
@@ -28,7 +28,7 @@ as its content (or the content trimmed, as templates trim) then the end-of-turn 
 is not there verbatim -> :class:`TemplateError`.
 
 The kit's Gemma path stays :mod:`adapters.chat`: :func:`uses_gemma_path` says when (the kit's Gemma
-template, or a Gemma tokenizer), and :func:`stop_token_ids` / :func:`prompt_text` dispatch on it.
+template, or a Gemma tokenizer), and :func:`stop_token_ids` / :func:`model_prompt` dispatch on it.
 """
 
 from __future__ import annotations
@@ -158,10 +158,13 @@ def _bos(tokenizer, probe_text: str) -> tuple[str, int | None]:
     bos, bos_id = tok.bos_token, tok.bos_token_id
     if not bos or bos_id is None:
         return "", None
-    if probe_text.count(bos) > 1:
+    body = probe_text
+    while body.startswith(bos):
+        body = body[len(bos) :]
+    if bos in body:
         return "", None  # the template uses it as a turn marker (ChatML's <|im_start|>)
     added = tok("x", add_special_tokens=True)["input_ids"]
-    if probe_text.startswith(bos) or (added and added[0] == bos_id):
+    if body != probe_text or (added and added[0] == bos_id):
         return bos, bos_id
     return "", None
 
@@ -313,7 +316,7 @@ def template_prompt(messages: Sequence[dict], tokenizer, generation_prefill: str
     return text + generation_prefill
 
 
-def prompt_text(messages: Sequence[dict], tokenizer, generation_prefill: str = "") -> str:
+def model_prompt(messages: Sequence[dict], tokenizer, generation_prefill: str = "") -> str:
     """The inference prompt for this tokenizer: :func:`adapters.chat.render_prompt` on the Gemma path,
     :func:`template_prompt` otherwise. Tokenize it with ``add_special_tokens=False``."""
     if uses_gemma_path(tokenizer):
@@ -336,9 +339,22 @@ def stop_token_ids(tokenizer) -> tuple[int, ...]:
 
 
 def generation_stop_kwargs(tokenizer) -> dict:
-    """``{"eos_token_id": [...], "pad_token_id": id}`` for ``model.generate(**...)`` and for TRL's
-    ``GRPOConfig(generation_kwargs=...)``: rollouts stop at the end of the model's turn."""
+    """``{"eos_token_id": [...], "pad_token_id": id}`` for ``model.generate(**...)`` and TRL's
+    ``GRPOConfig(generation_kwargs=...)``: generation stops at the end of the model's turn."""
     tok = _text_tokenizer(tokenizer)
     stops = list(stop_token_ids(tok))
     pad = tok.pad_token_id if tok.pad_token_id is not None else stops[-1]
     return {"eos_token_id": stops, "pad_token_id": pad}
+
+
+def set_generation_stops(model, tokenizer) -> tuple[int, ...]:
+    """Write the tokenizer's stop ids into ``model.generation_config`` -> the ids.
+
+    TRL's GRPOTrainer reads its rollout stop ids (and the completion mask after them) from
+    ``model.generation_config.eos_token_id`` when it is built, so call this before building it;
+    ``model.generate`` without arguments then stops at the end of the turn too.
+    """
+    kwargs = generation_stop_kwargs(tokenizer)
+    model.generation_config.eos_token_id = list(kwargs["eos_token_id"])
+    model.generation_config.pad_token_id = kwargs["pad_token_id"]
+    return tuple(kwargs["eos_token_id"])

@@ -53,7 +53,8 @@ from .errors import ControlTokenError, ConversationError, DSAError, TemplateErro
 DROP_TOO_LONG = "too_long"
 DROP_BOUNDARY = "boundary"
 DROP_NO_REPLY = "no_reply"
-DROP_REASONS = (DROP_TOO_LONG, DROP_BOUNDARY, DROP_NO_REPLY)
+DROP_LOSSY = "lossy"  # template path: the tokenizer cannot spell the reply (its tokens decode to other text)
+DROP_REASONS = (DROP_TOO_LONG, DROP_BOUNDARY, DROP_NO_REPLY, DROP_LOSSY)
 
 # SFTConfig keywords under which TRL's preparation of :func:`to_prompt_completion` rows yields
 # exactly our mask. completion_only_loss alone also trains the "\n" the Gemma template writes after
@@ -252,12 +253,18 @@ def mask_batch(
 # ---------------------------------------------------------------------------------------------
 
 
-def _template_loss_mask(encoding, ids: list[int], offsets: list[tuple[int, int]], spans, info: TemplateInfo) -> list[int]:
+def _template_loss_mask(
+    encoding, ids: list[int], offsets: list[tuple[int, int]], spans, info: TemplateInfo, text: str, tokenizer
+) -> list[int]:
     """Token ids + offsets + reply spans (reply + end-of-turn text) -> loss mask (n ints). Raises :class:`_Drop`.
 
     1 from the reply's first token through the template's end-of-turn token(s); a token that starts
     before a reply or ends after its end-of-turn text, or an end of turn not tokenized as
-    ``info.end_of_turn_ids``, drops the row (``boundary``).
+    ``info.end_of_turn_ids``, drops the row (``boundary``). Byte-level BPE offsets can hide a token
+    that joins the last prompt character with the first byte of a multi-byte reply character (its
+    offsets end before the reply): the token before each reply must decode to exactly its own
+    characters (else ``boundary``), and the reply's tokens to exactly the reply (else ``lossy``: a
+    vocabulary without some byte drops it silently), so the trained tokens spell the reply.
     """
     if info.bos and (not ids or ids[0] != info.bos_id or ids.count(info.bos_id) != 1):
         raise TemplateError(f"expected exactly one leading {info.bos}, got {ids.count(info.bos_id)}")
@@ -274,6 +281,12 @@ def _template_loss_mask(encoding, ids: list[int], offsets: list[tuple[int, int]]
             raise _Drop(DROP_BOUNDARY, f"a token straddles the reply boundary at characters {start}..{end}")
         if tuple(ids[eot_first : last + 1]) != info.end_of_turn_ids:
             raise _Drop(DROP_BOUNDARY, f"the reply does not end on the {info.end_of_turn} token(s)")
+        if first > 0:
+            before_start, before_end = offsets[first - 1]
+            if tokenizer.decode([ids[first - 1]]) != text[before_start:before_end]:
+                raise _Drop(DROP_BOUNDARY, f"the token before the reply at character {start} holds part of it")
+        if first < eot_first and tokenizer.decode(ids[first:eot_first]) != text[start:eot_start]:
+            raise _Drop(DROP_LOSSY, f"the reply at characters {start}..{eot_start} does not survive tokenization")
         mask[first : last + 1] = [1] * (last + 1 - first)
     return mask
 
@@ -305,7 +318,8 @@ def template_mask_conversation(messages, tokenizer, max_length: int | None = Non
     batch = _tokenize(tokenizer, [rendered.text])
     try:
         mask = _template_loss_mask(
-            batch.encodings[0], batch["input_ids"][0], batch["offset_mapping"][0], rendered.reply_spans, info
+            batch.encodings[0], batch["input_ids"][0], batch["offset_mapping"][0], rendered.reply_spans, info,
+            rendered.text, tokenizer,
         )
         return _finish(batch["input_ids"][0], mask, max_length)
     except _Drop as drop:
@@ -328,7 +342,9 @@ def template_mask_batch(
     dropped: list[DroppedRow] = []
     for index, conv in enumerate(rendered):
         try:
-            mask = _template_loss_mask(encodings[index], all_ids[index], all_offsets[index], conv.reply_spans, info)
+            mask = _template_loss_mask(
+                encodings[index], all_ids[index], all_offsets[index], conv.reply_spans, info, conv.text, tokenizer
+            )
             examples.append((index, _finish(all_ids[index], mask, max_length)))
         except _Drop as drop:
             dropped.append(DroppedRow(index=index, kind=drop.kind, reason=drop.reason, tokens=len(all_ids[index])))
