@@ -437,3 +437,77 @@ def test_set_generation_stops_reaches_grpo_trainer(chatml_folder, tmp_path):
     trainer = GRPOTrainer(model=model, reward_funcs=[lambda completions, **kw: [0.0] * len(completions)], args=args,
                           train_dataset=datasets.Dataset.from_list([{"prompt": "x"}] * 2), processing_class=tok)
     assert set(stop_token_ids(tok)) <= set(trainer.eos_token_ids)
+
+
+def _tiny_llama(tok, seed: int = 0):
+    """A random 1-layer Llama over ``tok``'s vocabulary (SmolLM2 is a Llama), for generation tests."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048,
+                         tie_word_embeddings=False)
+    return AutoModelForCausalLM.from_config(config).eval()
+
+
+def _greedy(model, ids: list[int], steps: int) -> list[int]:
+    """Greedy decoding written out by hand (argmax of a full forward pass per step), no stop ids."""
+    import torch
+
+    new: list[int] = []
+    with torch.no_grad():
+        for _ in range(steps):
+            new.append(int(model(input_ids=torch.tensor([ids + new])).logits[0, -1].argmax()))
+    return new
+
+
+@pytest.mark.parametrize("name", ["chatml", "llama3"])
+def test_generate_stops_on_the_template_end_of_turn(by_name, offline_rows, name):
+    import torch
+
+    from adapters.generation import generate
+
+    tok = by_name[name]
+    model = _tiny_llama(tok)
+    prompt = model_prompt(offline_rows[0]["messages"], tok, generation_prefill="<think>\n")
+    ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    first = _greedy(model, ids, 1)[0]
+    stops = stop_token_ids(tok)
+    assert first not in stops
+    # Swap the output rows of the model's first choice and the template's end of turn: greedy decoding
+    # now ends the turn at once (the input embeddings are untied, so nothing else changes).
+    head = model.get_output_embeddings().weight
+    with torch.no_grad():
+        head[[first, stops[0]]] = head[[stops[0], first]]
+    assert _greedy(model, ids, 1) == [stops[0]]
+    assert generate(model, tok, [prompt], max_new_tokens=6, batch_size=1) == [""]
+    # With Gemma's stop ids (106, 1: ordinary tokens here) the same model runs on past its turn.
+    longer = generate(model, tok, [prompt], max_new_tokens=6, batch_size=1, stop_ids=STOP_TOKEN_IDS)[0]
+    assert longer.startswith(tok.convert_ids_to_tokens(stops[0]))
+
+
+def test_eval_simple_on_a_chatml_model_uses_its_template(chatml_folder, tmp_path):
+    """eval_simple --model on a (random, tiny) ChatML model: prompts from its own template, exit 0."""
+    from adapters.eval_run import EvalOptions, load_test_rows, run_evaluation
+
+    tok = templates.load("chatml", chatml_folder=chatml_folder)
+    model_dir = tmp_path / "tiny-chatml"
+    _tiny_llama(tok).save_pretrained(str(model_dir))
+    tok.save_pretrained(str(model_dir))
+    dataset = ROOT / "tests" / "fixtures" / "eval" / "dataset"
+    out = tmp_path / "eval"
+    metrics = run_evaluation(EvalOptions(dataset=str(dataset), out=out, model=model_dir, limit=2, max_new_tokens=4,
+                                         batch_size=2, prefill_think=True, progress=False))
+    assert metrics["n"] == 2
+    responses = [json.loads(line)["response"] for line in (out / "responses.jsonl").read_text().splitlines()]
+    assert len(responses) == 2 and all(r.startswith("<think>\n") for r in responses)
+    # The same replies as generating from the ChatML prompts directly (not Gemma's <start_of_turn> prompts).
+    from adapters.generation import generate, load_model
+
+    model, loaded = load_model(model_dir)
+    rows = load_test_rows(str(dataset))[:2]
+    prompts = [model_prompt(r["messages"], loaded, generation_prefill="<think>\n") for r in rows]
+    assert all("<|im_start|>assistant\n<think>\n" in p and "<start_of_turn>" not in p for p in prompts)
+    direct = generate(model, loaded, prompts, max_new_tokens=4, batch_size=2)
+    assert responses == ["<think>\n" + d.lstrip("\n") for d in direct]
