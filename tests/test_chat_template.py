@@ -13,6 +13,7 @@ text is the template's documented one. Expected mask: 1 on exactly the tokens in
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import subprocess
@@ -319,12 +320,24 @@ PLAIN_TURNS = ("{% for m in messages %}{{ '<start_of_turn>' + m['role'] + '\n' +
                 "{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>assistant\n' }}{% endif %}")
 
 
-def _with_template(tokenizer_dir: Path, template: str):
+@pytest.fixture(scope="session")
+def scratch(tiny_model_dir, chatml_folder):
+    """A second Gemma and ChatML tokenizer each (loading Gemma's 262k vocabulary takes seconds): tests
+    give them other templates through :func:`templated`, which puts the original back."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    return _Tokenizers(gemma=AutoTokenizer.from_pretrained(str(tiny_model_dir)),
+                       chatml=AutoTokenizer.from_pretrained(str(chatml_folder)))
+
+
+@contextlib.contextmanager
+def templated(tok, template):
+    before = tok.chat_template
     tok.chat_template = template
-    return tok
+    try:
+        yield tok
+    finally:
+        tok.chat_template = before
 
 
 def test_reply_the_vocabulary_cannot_spell_is_dropped_as_lossy(chatml):
@@ -338,27 +351,27 @@ def test_reply_the_vocabulary_cannot_spell_is_dropped_as_lossy(chatml):
         mask_conversation(messages, chatml)
 
 
-def test_one_bos_when_the_tokenizer_adds_it_and_the_template_does_not(tiny_model_dir):
-    tok = _with_template(tiny_model_dir, PLAIN_TURNS)  # Gemma's tokenizer adds <bos> itself
-    assert tok("x")["input_ids"][0] == 2
-    ex = template_mask_conversation(ROW, tok)
-    assert ex.input_ids[0] == 2 and ex.input_ids.count(2) == 1
-    assert tok.decode(ex.trained_ids()) == ROW[-1]["content"] + "<end_of_turn>"
+def test_one_bos_when_the_tokenizer_adds_it_and_the_template_does_not(scratch):
+    with templated(scratch["gemma"], PLAIN_TURNS) as tok:  # Gemma's tokenizer adds <bos> itself
+        assert tok("x")["input_ids"][0] == 2
+        ex = template_mask_conversation(ROW, tok)
+        assert ex.input_ids[0] == 2 and ex.input_ids.count(2) == 1
+        assert tok.decode(ex.trained_ids()) == ROW[-1]["content"] + "<end_of_turn>"
 
 
-def test_one_bos_when_the_template_writes_it_twice(tiny_model_dir):
-    tok = _with_template(tiny_model_dir, "{{ bos_token }}" + PLAIN_TURNS.replace("{% for", "{{ bos_token }}{% for", 1))
-    assert apply_template(tok, ROW).startswith("<bos><bos>")
-    ex = template_mask_conversation(ROW, tok)
-    assert ex.input_ids[0] == 2 and ex.input_ids.count(2) == 1
+def test_one_bos_when_the_template_writes_it_twice(scratch):
+    with templated(scratch["gemma"], "{{ bos_token }}{{ bos_token }}" + PLAIN_TURNS) as tok:
+        assert apply_template(tok, ROW).startswith("<bos><bos><start_of_turn>")
+        ex = template_mask_conversation(ROW, tok)
+        assert ex.input_ids[0] == 2 and ex.input_ids.count(2) == 1
 
 
-def test_system_folded_into_first_user_turn_when_the_template_has_no_system_role(tiny_model_dir):
+def test_system_folded_into_first_user_turn_when_the_template_has_no_system_role(scratch):
     no_system = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
                  + PLAIN_TURNS)
-    tok = _with_template(tiny_model_dir, no_system)
-    assert not read_template(tok).system_role
-    rendered = render_with_template(ROW, tok)
+    with templated(scratch["gemma"], no_system) as tok:
+        assert not read_template(tok).system_role
+        rendered = render_with_template(ROW, tok)
     assert "<start_of_turn>user\nBe careful.\n\nQ?<end_of_turn>" in rendered.text
     assert "<start_of_turn>system" not in rendered.text
 
@@ -370,28 +383,26 @@ def test_system_folded_into_first_user_turn_when_the_template_has_no_system_role
         ("{{ raise_exception('nope') }}", "cannot render"),
         ("{% for m in messages %}{{ '<start_of_turn>' + m['role'] + '\n' + m['content'] + '\n' }}{% endfor %}",
          "no special end-of-turn"),
-        ("{% for m in messages %}{{ '<start_of_turn>' + m['role'] + '\n' + m['content'] | replace('the ', 'a ') + '<end_of_turn>' }}"
+        ("{% for m in messages %}{{ '<start_of_turn>' + m['role'] + '\n' + m['content'] | replace('the ', 'a ') + eos_token }}"
          "{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>assistant\n' }}{% endif %}", "verbatim"),
     ],
     ids=["no-assistant-role", "raises", "no-end-of-turn", "reply-rewritten"],
 )
-def test_template_that_cannot_express_the_row_is_a_template_error(tiny_model_dir, template, message):
-    tok = _with_template(tiny_model_dir, template)
-    with pytest.raises(TemplateError, match=message):
-        template_mask_conversation([{"role": "user", "content": "q"}, {"role": "assistant", "content": "the reply"}], tok)
+def test_template_that_cannot_express_the_row_is_a_template_error(scratch, template, message):
+    for tok in scratch.values():
+        with templated(tok, template), pytest.raises(TemplateError, match=message):
+            template_mask_conversation([{"role": "user", "content": "q"}, {"role": "assistant", "content": "the reply"}], tok)
 
 
-def test_no_chat_template_is_a_template_error(chatml_folder):
-    tok = _with_template(chatml_folder, "")
-    tok.chat_template = None
-    with pytest.raises(TemplateError, match="no chat template"):
+def test_no_chat_template_is_a_template_error(scratch):
+    with templated(scratch["chatml"], None) as tok, pytest.raises(TemplateError, match="no chat template"):
         mask_conversation(ROW, tok)
 
 
-def test_inspect_masks_cli_exits_2_on_a_template_without_assistant_role(chatml_folder, tmp_path, offline_jsonl):
-    tok = _with_template(chatml_folder, "{% for m in messages %}{% if m['role'] == 'user' %}{{ m['content'] }}"
-                                        "{% endif %}{% endfor %}")
-    tok.save_pretrained(tmp_path / "tok")
+def test_inspect_masks_cli_exits_2_on_a_template_without_assistant_role(scratch, tmp_path, offline_jsonl):
+    with templated(scratch["chatml"], "{% for m in messages %}{% if m['role'] == 'user' %}{{ m['content'] }}"
+                                      "{% endif %}{% endfor %}") as tok:
+        tok.save_pretrained(tmp_path / "tok")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "inspect_masks.py"), str(offline_jsonl), "--tokenizer",
          str(tmp_path / "tok"), "--split", "all"],
