@@ -133,14 +133,20 @@ def generate(
 
     Prompts are batched by length (:func:`length_sorted_batches`) and the replies put back in
     prompt order. Returns ``len(prompts)`` strings: the decoded new tokens up to the first stop id
-    (``stop_ids``, default :func:`adapters.chat_template.stop_token_ids` of the tokenizer). Special tokens
+    (``stop_ids``; default :func:`adapters.chat_template.stop_token_ids` of the tokenizer, then the ids of
+    ``model.generation_config.eos_token_id`` not among them). Special tokens
     other than the stop ids are kept in the text, so a model that emits ``<bos>`` mid-reply is seen.
     """
     import torch
 
     torch.manual_seed(seed)
     device = next(model.parameters()).device
-    stop_ids = list(stop_token_ids(tokenizer) if stop_ids is None else stop_ids)
+    if stop_ids is None:
+        # The template's end of turn and EOS, then any other id the model's own generation config stops on.
+        config_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        config_eos = [config_eos] if isinstance(config_eos, int) else list(config_eos or [])
+        stop_ids = list(dict.fromkeys([*stop_token_ids(tokenizer), *config_eos]))
+    stop_ids = list(stop_ids)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else PAD_ID
     encoded_all = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     completions: list[str | None] = [None] * len(prompts)

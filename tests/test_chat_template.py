@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -499,13 +500,10 @@ def test_generate_stops_on_the_template_end_of_turn(by_name, offline_rows, name)
 
 
 def test_eval_simple_on_a_chatml_model_uses_its_template(chatml_folder, tmp_path):
-    """eval_simple --model on a (random, tiny) ChatML model: prompts from its own template, exit 0."""
+    """eval_simple --model on the built tiny ChatML model (models/tiny-smollm2): prompts from its own template."""
     from adapters.eval_run import EvalOptions, load_test_rows, run_evaluation
 
-    tok = templates.load("chatml", chatml_folder=chatml_folder)
-    model_dir = tmp_path / "tiny-chatml"
-    _tiny_llama(tok).save_pretrained(str(model_dir))
-    tok.save_pretrained(str(model_dir))
+    model_dir = chatml_folder
     dataset = ROOT / "tests" / "fixtures" / "eval" / "dataset"
     out = tmp_path / "eval"
     metrics = run_evaluation(EvalOptions(dataset=str(dataset), out=out, model=model_dir, limit=2, max_new_tokens=4,
@@ -522,3 +520,24 @@ def test_eval_simple_on_a_chatml_model_uses_its_template(chatml_folder, tmp_path
     assert all("<|im_start|>assistant\n<think>\n" in p and "<start_of_turn>" not in p for p in prompts)
     direct = generate(model, loaded, prompts, max_new_tokens=4, batch_size=2)
     assert responses == ["<think>\n" + d.lstrip("\n") for d in direct]
+
+
+def test_bench_masking_per_template_section(chatml_folder, tmp_path):
+    """benchmarks/bench_masking.py --templates: one row per template, 0 dropped, the file's other sections kept."""
+    spec = importlib.util.spec_from_file_location("bench_masking", ROOT / "benchmarks" / "bench_masking.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    markdown = tmp_path / "masking.md"
+    markdown.write_text("# Masking benchmark\n\nthe TRL table\n\n## Per chat template\n\nold figures\n\n## Later\n\nkept\n")
+    dataset = ROOT / "tests" / "fixtures" / "eval" / "dataset"
+    assert bench.main(["--dataset", str(dataset), "--templates", "gemma,chatml,llama3", "--repeats", "1",
+                       "--markdown", str(markdown)]) == 0
+    text = markdown.read_text()
+    assert text.startswith("# Masking benchmark\n\nthe TRL table\n\n## Per chat template\n")
+    assert "old figures" not in text and text.rstrip().endswith("## Later\n\nkept")
+    rows = [line for line in text.splitlines() if line.startswith("| gemma |") or line.startswith("| chatml |")
+            or line.startswith("| llama3 |")]
+    assert len(rows) == 3
+    assert "`<\\|im_end\\|>`" in rows[1] and "| 106, 1 |" in rows[0]
+    assert all(re.split(r"(?<!\\)\|", row)[6].strip() == "0" for row in rows)  # dropped (cells split on bare |)
+    assert bench.main(["--dataset", str(dataset), "--templates", "gpt"]) == 2

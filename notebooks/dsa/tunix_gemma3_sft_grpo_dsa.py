@@ -750,7 +750,7 @@ from typing import Sequence
 # Turn markers of the common chat families, refused in message text whatever the tokenizer.
 KNOWN_CHAT_CONTROLS = (
     "<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>",  # Gemma
-    "<|im_start|>", "<|im_end|>", "<|endoftext|>",  # ChatML (Qwen, SmolLM2)
+    "<|im_start|>", "<|im_end|>", "<|endoftext|>",  # ChatML (SmolLM2 and others)
     "<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",  # Llama 3
     "<|system|>", "<|user|>", "<|assistant|>", "<|end|>",  # Phi-3
 )
