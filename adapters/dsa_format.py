@@ -43,8 +43,9 @@ FAILURE_KINDS = (
     STRAY_TEXT,
 )
 
-# What may follow </answer>: whitespace, then optionally the end of turn and/or <eos>.
-END_OF_TURN_MARKERS = ("<end_of_turn>", "<eos>")
+# What may follow </answer>: whitespace, then optionally the end of turn and/or the end of text, as the
+# chat families write them (Gemma, ChatML, Llama 3); adapters.chat_template reads a template's own.
+END_OF_TURN_MARKERS = ("<end_of_turn>", "<eos>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>")
 
 _TAG_RE = re.compile(r"<(/?)(think|proof|answer)>")
 

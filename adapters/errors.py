@@ -16,11 +16,16 @@ class FormatError(DSAError):
 
 
 class ControlTokenError(DSAError):
-    """Message text contains a Gemma chat-control token that would shift a mask."""
+    """Message text contains a chat-control token (Gemma's, or the tokenizer template's) that would shift a mask."""
 
 
 class ConversationError(DSAError):
     """Messages do not have the shape the chat template expects (roles, types, emptiness)."""
+
+
+class TemplateError(ConversationError):
+    """A tokenizer's chat template cannot express a conversation: none, no assistant role, it raises,
+    or a reply is not in its rendering verbatim (``adapters/chat_template.py``)."""
 
 
 class DatasetError(DSAError):

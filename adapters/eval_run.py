@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .chat import render_prompt
+from .chat_template import model_prompt
 from .dsa_format import THINK_OPEN, restore_prefilled_think
 from .errors import DatasetError, DSAError, OutputExistsError
 from .evaluation import align_responses, evaluate_rows, load_responses, row_id, summarise
@@ -82,8 +82,9 @@ def _generate_responses(options: EvalOptions, rows: list[dict]) -> list[tuple[in
 
     indices = list(range(len(rows) if options.limit is None else min(options.limit, len(rows))))
     prefill = PREFILL if options.prefill_think else ""
-    prompts = [render_prompt(rows[i]["messages"], generation_prefill=prefill) for i in indices]
     model, tokenizer = load_model(options.model)
+    # The model's own chat template (Gemma: the kit's rendering), the pre-fill after its generation prompt.
+    prompts = [model_prompt(rows[i]["messages"], tokenizer, generation_prefill=prefill) for i in indices]
     bar, update = _progress_bar(len(prompts), "generating", options.progress)
     try:
         completions = generate(

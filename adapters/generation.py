@@ -7,10 +7,13 @@ Shapes:
   are refused with a clear error: loading them needs JAX and the Tunix model code, which this
   environment does not have (export the Tunix model to safetensors first).
 * :func:`generate` (model, tokenizer, prompts: list[str]) -> completions: list[str], the text after
-  each prompt up to (not including) the first stop id (``adapters.chat.STOP_TOKEN_IDS``: 106, 1).
+  each prompt up to (not including) the first stop id: the tokenizer's end-of-turn token(s) and EOS
+  (:func:`adapters.chat_template.stop_token_ids`; Gemma: ``adapters.chat.STOP_TOKEN_IDS``, 106 and 1;
+  ChatML: ``<|im_end|>``; Llama 3: ``<|eot_id|>``).
 
-Prompts come from :func:`adapters.chat.render_prompt`, which already starts with ``<bos>``; they
-are tokenized with ``add_special_tokens=False`` so no second ``<bos>`` appears (FIELD_NOTES §3).
+Prompts come from :func:`adapters.chat_template.model_prompt` (Gemma: :func:`adapters.chat.render_prompt`),
+which already starts with the model's BOS where it has one; they are tokenized with
+``add_special_tokens=False`` so no second BOS appears (FIELD_NOTES §3).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import json
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .chat import PAD_ID, STOP_TOKEN_IDS
+from .chat import PAD_ID
+from .chat_template import stop_token_ids
 from .errors import DSAError
 
 ORBAX_MARKERS = ("_CHECKPOINT_METADATA", "_METADATA", "manifest.ocdbt", "checkpoint")
@@ -88,14 +92,14 @@ def load_model(path: str | Path, dtype: str = "auto"):
     return model, tokenizer
 
 
-def _cut_at_stop(ids: Sequence[int], stop_ids: Sequence[int]) -> list[int]:
-    """Token ids -> the ids before the first stop id, with trailing pads dropped."""
+def _cut_at_stop(ids: Sequence[int], stop_ids: Sequence[int], pad_id: int = PAD_ID) -> list[int]:
+    """Token ids -> the ids before the first stop id, with trailing pads (``pad_id``) dropped."""
     out = []
     for token in ids:
         if token in stop_ids:
             break
         out.append(token)
-    while out and out[-1] == PAD_ID:
+    while out and out[-1] == pad_id:
         out.pop()
     return out
 
@@ -123,18 +127,26 @@ def generate(
     temperature: float = 1.0,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
+    stop_ids: Sequence[int] | None = None,
 ) -> list[str]:
     """Generate one completion per prompt, batched with left padding; greedy unless ``do_sample``.
 
     Prompts are batched by length (:func:`length_sorted_batches`) and the replies put back in
-    prompt order. Returns ``len(prompts)`` strings: the decoded new tokens up to the first stop id. Special tokens
+    prompt order. Returns ``len(prompts)`` strings: the decoded new tokens up to the first stop id
+    (``stop_ids``; default :func:`adapters.chat_template.stop_token_ids` of the tokenizer, then the ids of
+    ``model.generation_config.eos_token_id`` not among them). Special tokens
     other than the stop ids are kept in the text, so a model that emits ``<bos>`` mid-reply is seen.
     """
     import torch
 
     torch.manual_seed(seed)
     device = next(model.parameters()).device
-    stop_ids = list(STOP_TOKEN_IDS)
+    if stop_ids is None:
+        # The template's end of turn and EOS, then any other id the model's own generation config stops on.
+        config_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        config_eos = [config_eos] if isinstance(config_eos, int) else list(config_eos or [])
+        stop_ids = list(dict.fromkeys([*stop_token_ids(tokenizer), *config_eos]))
+    stop_ids = list(stop_ids)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else PAD_ID
     encoded_all = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     completions: list[str | None] = [None] * len(prompts)
@@ -158,7 +170,7 @@ def generate(
         with torch.no_grad():
             output = model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
         for index, row in zip(batch_indices, output[:, width:].tolist()):
-            completions[index] = tokenizer.decode(_cut_at_stop(row, stop_ids), skip_special_tokens=False)
+            completions[index] = tokenizer.decode(_cut_at_stop(row, stop_ids, pad_id), skip_special_tokens=False)
         if progress is not None:
             progress(len(batch_indices))
     return completions

@@ -22,6 +22,13 @@ Trainer shapes (all built from one :class:`MaskedExample`):
 * TRL, pre-tokenized: :func:`to_trl_tokenized` -> ``{"input_ids", "completion_mask", "assistant_masks"}``.
 * TRL, conversational prompt/completion: :func:`to_prompt_completion` with :data:`TRL_SFT_KWARGS`.
 * Tunix: :func:`to_tunix` / :func:`tunix_batch` -> ``input_tokens`` / ``input_mask`` (shifted targets).
+
+Any chat model: :func:`mask_conversation` / :func:`mask_batch` take the Gemma path above for the kit's
+Gemma template or a Gemma tokenizer (:func:`adapters.chat_template.uses_gemma_path`), byte for byte
+as before, and otherwise :func:`template_mask_conversation` / :func:`template_mask_batch`: the text is
+the tokenizer's own template rendering (:func:`adapters.chat_template.render_with_template`), tokenized
+once with offsets, and the loss mask is 1 on each reply and the template's end-of-turn token(s) after
+it (``<|im_end|>``, ``<|eot_id|>``), 0 on everything else; exactly one BOS when the model has one.
 """
 
 from __future__ import annotations
@@ -39,13 +46,15 @@ from .chat import (
     RenderedConversation,
     render_conversation,
 )
-from .errors import ControlTokenError, ConversationError, DSAError
+from .chat_template import TemplateInfo, read_template, render_with_template, uses_gemma_path
+from .errors import ControlTokenError, ConversationError, DSAError, TemplateError
 
 # Why a row was dropped by :func:`mask_batch` (never trained half-masked).
 DROP_TOO_LONG = "too_long"
 DROP_BOUNDARY = "boundary"
 DROP_NO_REPLY = "no_reply"
-DROP_REASONS = (DROP_TOO_LONG, DROP_BOUNDARY, DROP_NO_REPLY)
+DROP_LOSSY = "lossy"  # template path: the tokenizer cannot spell the reply (its tokens decode to other text)
+DROP_REASONS = (DROP_TOO_LONG, DROP_BOUNDARY, DROP_NO_REPLY, DROP_LOSSY)
 
 # SFTConfig keywords under which TRL's preparation of :func:`to_prompt_completion` rows yields
 # exactly our mask. completion_only_loss alone also trains the "\n" the Gemma template writes after
@@ -180,6 +189,8 @@ def mask_conversation(messages, tokenizer, max_length: int | None = None) -> Mas
     straddles a reply boundary.
     """
     _check_max_length(max_length)
+    if not uses_gemma_path(tokenizer):
+        return template_mask_conversation(messages, tokenizer, max_length)
     bos_id, eot_id = _special_ids(tokenizer)
     rendered = render_conversation(_messages_of(messages))
     batch = _tokenize(tokenizer, [rendered.text])
@@ -218,6 +229,8 @@ def mask_batch(
     :class:`ConversationError`) with the row index: those are data errors, not lengths.
     """
     _check_max_length(max_length)
+    if not uses_gemma_path(tokenizer):
+        return template_mask_batch(rows, tokenizer, max_length)
     bos_id, eot_id = _special_ids(tokenizer)
     rendered = render_rows(rows)
     if not rendered:
@@ -229,6 +242,104 @@ def mask_batch(
     for index, conv in enumerate(rendered):
         try:
             mask = _loss_mask(encodings[index], all_ids[index], all_offsets[index], conv.reply_spans, bos_id, eot_id)
+            examples.append((index, _finish(all_ids[index], mask, max_length)))
+        except _Drop as drop:
+            dropped.append(DroppedRow(index=index, kind=drop.kind, reason=drop.reason, tokens=len(all_ids[index])))
+    return examples, dropped
+
+
+# ---------------------------------------------------------------------------------------------
+# Any chat template (the tokenizer's own)
+# ---------------------------------------------------------------------------------------------
+
+
+def _template_loss_mask(
+    encoding, ids: list[int], offsets: list[tuple[int, int]], spans, info: TemplateInfo, text: str, tokenizer
+) -> list[int]:
+    """Token ids + offsets + reply spans (reply + end-of-turn text) -> loss mask (n ints). Raises :class:`_Drop`.
+
+    1 from the reply's first token through the template's end-of-turn token(s); a token that starts
+    before a reply or ends after its end-of-turn text, or an end of turn not tokenized as
+    ``info.end_of_turn_ids``, drops the row (``boundary``). The reply's tokens must decode to exactly
+    the reply, else the row is dropped (``lossy``): a byte-level vocabulary without some byte drops it
+    silently (SmolLM2 has no token for the lead byte of U+40000..U+7FFFF, nor for some control bytes),
+    and offsets alone would then call a reply that lost a byte exact.
+    """
+    if info.bos and (not ids or ids[0] != info.bos_id or ids.count(info.bos_id) != 1):
+        raise TemplateError(f"expected exactly one leading {info.bos}, got {ids.count(info.bos_id)}")
+    if not spans:
+        raise _Drop(DROP_NO_REPLY, "conversation has no model reply to train on")
+    mask = [0] * len(ids)
+    for start, end in spans:
+        eot_start = end - len(info.end_of_turn)
+        first, eot_first, last = (encoding.char_to_token(c) for c in (start, eot_start, end - 1))
+        if (
+            first is None or eot_first is None or last is None
+            or offsets[first][0] != start or offsets[eot_first][0] != eot_start or offsets[last][1] != end
+        ):
+            raise _Drop(DROP_BOUNDARY, f"a token straddles the reply boundary at characters {start}..{end}")
+        if tuple(ids[eot_first : last + 1]) != info.end_of_turn_ids:
+            raise _Drop(DROP_BOUNDARY, f"the reply does not end on the {info.end_of_turn} token(s)")
+        if first < eot_first and tokenizer.decode(ids[first:eot_first]) != text[start:eot_start]:
+            raise _Drop(DROP_LOSSY, f"the reply at characters {start}..{eot_start} does not survive tokenization")
+        mask[first : last + 1] = [1] * (last + 1 - first)
+    return mask
+
+
+def template_render_rows(rows: Iterable, tokenizer, info: TemplateInfo) -> list[RenderedConversation]:
+    """Rows -> conversations rendered by the tokenizer's template, errors naming the row."""
+    rendered = []
+    for index, row in enumerate(rows):
+        try:
+            rendered.append(render_with_template(_messages_of(row), tokenizer, info))
+        except ControlTokenError as err:
+            raise ControlTokenError(f"row {index}: {err}") from None
+        except TemplateError as err:
+            raise TemplateError(f"row {index}: {err}") from None
+        except ConversationError as err:
+            raise ConversationError(f"row {index}: {err}") from None
+    return rendered
+
+
+def template_mask_conversation(messages, tokenizer, max_length: int | None = None) -> MaskedExample:
+    """:func:`mask_conversation` through the tokenizer's own chat template (any chat model).
+
+    Raises :class:`TemplateError` when the template cannot express the conversation, and
+    :class:`ConversationError` / :class:`ControlTokenError` as :func:`mask_conversation` does.
+    """
+    _check_max_length(max_length)
+    info = read_template(tokenizer)
+    rendered = render_with_template(_messages_of(messages), tokenizer, info)
+    batch = _tokenize(tokenizer, [rendered.text])
+    try:
+        mask = _template_loss_mask(
+            batch.encodings[0], batch["input_ids"][0], batch["offset_mapping"][0], rendered.reply_spans, info,
+            rendered.text, tokenizer,
+        )
+        return _finish(batch["input_ids"][0], mask, max_length)
+    except _Drop as drop:
+        raise ConversationError(drop.reason) from None
+
+
+def template_mask_batch(
+    rows: Sequence, tokenizer, max_length: int | None = None
+) -> tuple[list[tuple[int, MaskedExample]], list[DroppedRow]]:
+    """:func:`mask_batch` through the tokenizer's own chat template: same shapes, drops and errors,
+    one batched fast-tokenizer call."""
+    _check_max_length(max_length)
+    info = read_template(tokenizer)
+    rendered = template_render_rows(rows, tokenizer, info)
+    if not rendered:
+        return [], []
+    batch = _tokenize(tokenizer, [r.text for r in rendered])
+    all_ids, all_offsets, encodings = batch["input_ids"], batch["offset_mapping"], batch.encodings
+    examples: list[tuple[int, MaskedExample]] = []
+    dropped: list[DroppedRow] = []
+    for index, conv in enumerate(rendered):
+        try:
+            mask = _template_loss_mask(
+                encodings[index], all_ids[index], all_offsets[index], conv.reply_spans, info, conv.text, tokenizer
+            )
             examples.append((index, _finish(all_ids[index], mask, max_length)))
         except _Drop as drop:
             dropped.append(DroppedRow(index=index, kind=drop.kind, reason=drop.reason, tokens=len(all_ids[index])))

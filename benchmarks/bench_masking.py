@@ -12,9 +12,17 @@
 table shows the best time of each, and the ratio (a)/(c) is also given as the median of the per-pair
 ratios, which is robust when other jobs share the CPUs. TRL runs once per setting (it takes seconds).
 
+Per chat template (``--templates gemma,chatml,llama3``): (a) and (c) as above for each template of
+``benchmarks/template_tokenizers.py`` (Gemma: the kit's path; ChatML: the SmolLM2 tokenizer's own
+template; Llama-3-style: Meta's template on the SmolLM2 tokenizer plus the Llama-3 special tokens),
+(c) tokenizing that template's rendered texts; with ``--markdown`` the table replaces the file's
+"## Per chat template" section (the rest of the file is kept).
+
 Example:
     python benchmarks/bench_masking.py --dataset data/dipg --tokenizer models/tiny-gemma3
     python benchmarks/bench_masking.py --dataset data/dipg_offline.jsonl --markdown benchmarks/results/masking.md
+    python benchmarks/bench_masking.py --dataset data/dipg --templates gemma,chatml,llama3 --repeats 3 \
+        --markdown benchmarks/results/masking.md
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats of (a) and (c) (5)")
     parser.add_argument("--skip-trl", action="store_true", help="skip (b) (fast check of (a) vs (c))")
     parser.add_argument("--markdown", help="also write the table to this Markdown file (atomically)")
+    parser.add_argument("--templates", help="comma-separated chat templates to compare instead: gemma,chatml,llama3")
     return parser.parse_args(argv)
 
 
@@ -57,14 +66,24 @@ def _once(fn) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
+def rendered_texts(rows, tokenizer) -> list[str]:
+    """The texts :func:`adapters.masking.mask_batch` tokenizes for this tokenizer (Gemma path or its template)."""
+    from adapters.chat_template import read_template, uses_gemma_path
+    from adapters.masking import render_rows, template_render_rows
+
+    if uses_gemma_path(tokenizer):
+        return [r.text for r in render_rows(rows)]
+    return [r.text for r in template_render_rows(rows, tokenizer, read_template(tokenizer))]
+
+
 def bench_ours_and_floor(rows, tokenizer, repeats: int) -> tuple[list[float], list[float], tuple]:
     """(a) and (c) interleaved -> (times of a, times of c, last mask_batch result).
 
     (c) gets the rendered texts for free: the floor is the tokenizer call alone.
     """
-    from adapters.masking import mask_batch, render_rows
+    from adapters.masking import mask_batch
 
-    texts = [r.text for r in render_rows(rows)]
+    texts = rendered_texts(rows, tokenizer)
 
     def ours():
         return mask_batch(rows, tokenizer)
@@ -196,6 +215,73 @@ def run(args) -> str:
     return "\n".join(lines) + "\n"
 
 
+TEMPLATES_HEADING = "## Per chat template"
+
+
+def run_templates(args) -> str:
+    """(a) and (c) per chat template -> the Markdown section (heading included)."""
+    import importlib.util
+
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    from adapters.chat_template import read_template, stop_token_ids, uses_gemma_path
+    from adapters.dataset import load_rows
+
+    spec = importlib.util.spec_from_file_location("template_tokenizers", Path(__file__).with_name("template_tokenizers.py"))
+    templates = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(templates)
+    datasets.disable_progress_bars()
+    hf_logging.set_verbosity_error()
+    rows = load_rows(args.dataset)
+    n = len(rows)
+    load = os.getloadavg()[0]
+    lines = [
+        TEMPLATES_HEADING,
+        "",
+        f"`mask_batch` (a) and one batched tokenizer call on the same rendered texts (c), {n} rows of {args.dataset}, "
+        f"interleaved, best of {args.repeats}:",
+        "",
+        "| template | path | end of turn | stop ids | tokens | dropped | (a) s | (a) rows/s | (c) s | (c) rows/s | (a)/(c) |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in [t.strip() for t in args.templates.split(",") if t.strip()]:
+        try:
+            tokenizer = templates.load(name)
+        except (FileNotFoundError, ValueError) as exc:
+            raise DSAError(str(exc)) from None
+        times_a, times_c, (ours, dropped) = bench_ours_and_floor(rows, tokenizer, args.repeats)
+        t_a, t_c = min(times_a), min(times_c)
+        gemma = uses_gemma_path(tokenizer)
+        end = "<end_of_turn>" if gemma else read_template(tokenizer).end_of_turn
+        tokens = sum(len(ex.input_ids) for _, ex in ours)
+        cell_end = end.replace("|", "\\|")  # a bare | would split the Markdown table cell
+        lines.append(
+            f"| {name} | {'Gemma (adapters/chat.py)' if gemma else 'template (adapters/chat_template.py)'} | "
+            f"`{cell_end}` | {', '.join(map(str, stop_token_ids(tokenizer)))} | {tokens} | {len(dropped)} | {t_a:.3f} | "
+            f"{n / t_a:,.0f} | {t_c:.3f} | {n / t_c:,.0f} | {t_a / t_c:.2f}x |"
+        )
+    lines += [
+        "",
+        "Llama-3-style = Meta's Llama-3-8B-Instruct template on the SmolLM2 tokenizer with the Llama-3 special tokens "
+        "added (not Llama's vocabulary); ChatML = the SmolLM2-135M-Instruct tokenizer and template (models/tiny-smollm2).",
+        f"- versions: {versions()}; load average at the start {load:.1f} (CPUs shared with other jobs: the "
+        "(a)/(c) ratio, from interleaved runs, is the figure that load does not move)",
+        f"- command: `{shlex.join([sys.executable.split('/')[-1]] + sys.argv)}`",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(old: str, heading: str, section: str) -> str:
+    """``old`` Markdown with the section starting at ``heading`` (to the next ``## `` heading) replaced or appended."""
+    start = old.find(heading)
+    if start < 0:
+        return old.rstrip("\n") + "\n\n" + section
+    following = old.find("\n## ", start + len(heading))
+    tail = old[following + 1 :] if following >= 0 else ""
+    return old[:start] + section + ("\n" + tail if tail else "")
+
+
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -210,13 +296,22 @@ def main(argv=None) -> int:
         print("error: --repeats must be >= 1", file=sys.stderr)
         return 2
     try:
-        report = run(args)
+        report = run_templates(args) if args.templates else run(args)
     except DSAError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     print(report, end="")
-    if args.markdown:
-        write_atomic(Path(args.markdown), "# Masking benchmark\n\n" + report)
+    if args.markdown and args.templates:
+        path = Path(args.markdown)
+        old = path.read_text(encoding="utf-8") if path.is_file() else "# Masking benchmark\n"
+        write_atomic(path, replace_section(old, TEMPLATES_HEADING, report))
+    elif args.markdown:
+        path = Path(args.markdown)
+        kept = ""
+        if path.is_file() and TEMPLATES_HEADING in path.read_text(encoding="utf-8"):
+            old = path.read_text(encoding="utf-8")
+            kept = "\n" + old[old.index(TEMPLATES_HEADING) :]
+        write_atomic(path, "# Masking benchmark\n\n" + report + kept)
     return 0
 
 

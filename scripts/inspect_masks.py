@@ -6,7 +6,8 @@ Example:
     python scripts/inspect_masks.py data/dipg_offline.jsonl --tokenizer models/tiny-gemma3 \\
         --split test --max-length 1024 --json > masks.json
 
-Exit codes: 0 done, 2 bad input (unreadable dataset, invalid row, control token, bad tokenizer).
+Exit codes: 0 done, 2 bad input (unreadable dataset, invalid row, control token, bad tokenizer, a chat
+template that cannot express the rows).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("dataset", help="hub id, .jsonl/.json/.parquet file, or saved DatasetDict folder")
-    parser.add_argument("--tokenizer", required=True, help="tokenizer folder or hub id (a fast Gemma-3 tokenizer)")
+    parser.add_argument("--tokenizer", required=True, help="tokenizer folder or hub id: a fast tokenizer with a chat template (Gemma-3: the kit's rendering)")
     parser.add_argument("--rows", type=int, default=3, help="show the decoded trained span of the first N rows (3)")
     parser.add_argument("--max-length", type=int, default=None, help="drop rows whose reply this length would cut")
     parser.add_argument("--split", choices=("train", "test", "all"), default="train", help="split to inspect (train)")

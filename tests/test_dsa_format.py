@@ -29,6 +29,10 @@ CASES = [
     (GOOD + "\n<end_of_turn>\n", None, set()),
     (GOOD + "<end_of_turn><eos>", None, set()),
     (GOOD + "<eos>", None, set()),
+    (GOOD + "<|im_end|>\n", None, set()),  # ChatML end of turn
+    (GOOD + "<|im_end|><|endoftext|>", None, set()),
+    (GOOD + "<|eot_id|>", None, set()),  # Llama 3
+    (GOOD + "\n<|eot_id|><|end_of_text|>", None, set()),
     ("<think>a</think><proof>b</proof><answer>c</answer>", None, set()),
     ("  \n<think>a</think>\n<proof>b</proof>\n<answer>c</answer>\n\n", None, set()),
     ("<think>a < b</think><proof>\"x > y\"</proof><answer>yes</answer>", None, set()),
@@ -73,6 +77,8 @@ CASES = [
     (GOOD + "<end_of_turn>\n<start_of_turn>user\nnext", TRAILING_TEXT, {TRAILING_TEXT}),
     (GOOD + "\n\nI hope this helps!", TRAILING_TEXT, {TRAILING_TEXT}),
     (GOOD + "<eos>garbage", TRAILING_TEXT, {TRAILING_TEXT}),
+    (GOOD + "<|im_end|>\n<|im_start|>user\nnext", TRAILING_TEXT, {TRAILING_TEXT}),
+    (GOOD + "<|eot_id|><|start_header_id|>user<|end_header_id|>", TRAILING_TEXT, {TRAILING_TEXT}),
     # --- leading / stray text ---
     ("Sure! <think>a</think><proof>b</proof><answer>c</answer>", LEADING_TEXT, {LEADING_TEXT}),
     ("<think>a</think> so <proof>b</proof><answer>c</answer>", STRAY_TEXT, {STRAY_TEXT}),

@@ -6,7 +6,7 @@ after the cells before it. Tests execute the same files against the kit, so what
 what the tests ran.
 
 Notebooks must run without the kit installed, so :func:`build_core_source` inlines the kit's core
-modules (``errors``, ``dsa_format``, ``chat``, and ``dataset``/``masking``/``rewards``/``gym_scorer``
+modules (``errors``, ``dsa_format``, ``chat``, and ``chat_template``/``dataset``/``masking``/``rewards``/``gym_scorer``
 where present) into one cell: each module's source verbatim, in dependency order, with its relative
 imports removed (``from .chat import X as Y`` becomes ``Y = X``). No logic is copied by hand.
 
@@ -29,7 +29,7 @@ from ..errors import NotebookError
 CELLS_DIR = Path(__file__).resolve().parent
 KIT_DIR = CELLS_DIR.parent
 # Candidate core modules, in a fixed order; the dependency sort below only moves a module later.
-CORE_MODULES = ("errors", "dsa_format", "chat", "dataset", "masking", "gym_scorer", "rewards")
+CORE_MODULES = ("errors", "dsa_format", "chat", "chat_template", "dataset", "masking", "gym_scorer", "rewards")
 REQUIRED_CORE = ("errors", "dsa_format", "chat")
 CORE_CELL = "dsa_core"
 
