@@ -15,7 +15,7 @@ unless ``--train-embedding`` (as in ``benchmarks/format_learning.py``).
 
 Writes ``OUT/model`` (weights + tokenizer) and ``OUT/train_log.json`` from the main process only, the
 whole folder at once (built beside ``OUT`` then renamed). One JSON line per step on stdout
-(``{"step", "loss", "lr", "tokens", "trained_tokens"}``). Exit codes: 0 done, 2 bad input.
+(``{"step", "loss", "grad_norm", "lr", "tokens", "trained_tokens"}``). Exit codes: 0 done, 2 bad input.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def train(args) -> dict:
                 loss_sum, _ = masked_loss_sum(model, ids, row["completion_mask"])
                 accelerator.backward(loss_sum * scale)
             local_sum += loss_sum.detach().double()
-        accelerator.clip_grad_norm_(params, 1.0)
+        grad_norm = float(accelerator.clip_grad_norm_(params, 1.0))  # before clipping: the global gradient's
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         total = accelerator.reduce(local_sum.to(accelerator.device), "sum").item()
@@ -175,7 +175,7 @@ def train(args) -> dict:
                                                        dtype=torch.float64), "sum").item())
         tokens_seen += n_tokens
         indices = gather_object([[row["index"] for row in batch]])
-        record = {"step": step + 1, "loss": total / count.item(), "lr": lr, "tokens": n_tokens,
+        record = {"step": step + 1, "loss": total / count.item(), "grad_norm": grad_norm, "lr": lr, "tokens": n_tokens,
                   "trained_tokens": int(count.item()), "rows": indices}
         steps.append(record)
         if accelerator.is_main_process:
