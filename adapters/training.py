@@ -27,7 +27,7 @@ def _target_logits(model, ids, completion_mask: Sequence[int]):
     """
     import torch
 
-    targets = torch.tensor(list(completion_mask[1:]), dtype=torch.bool)
+    targets = torch.tensor(list(completion_mask[1:]), dtype=torch.bool, device=ids.device)
     positions = torch.nonzero(targets).squeeze(1)
     logits = model(input_ids=ids, logits_to_keep=positions).logits[0]
     return logits, ids[0, 1:][targets]

@@ -148,6 +148,7 @@ def train(args) -> dict:
     loader = torch.utils.data.DataLoader(rows, batch_size=args.batch_size, shuffle=False, drop_last=True,
                                          collate_fn=list)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    params = [p for p in model.parameters() if p.requires_grad]  # FSDP replaces them (sharded) in prepare()
     batches = cycle(loader)
     steps, tokens_seen, start = [], 0, time.time()
     for step in range(args.steps):
