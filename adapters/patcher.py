@@ -486,6 +486,7 @@ _INSERT_REASONS = {
     "dsa_core": "DSA core inlined (format, chat template, masking, rewards) so the kit need not be installed",
     "dipg_tags": "DIPG think/proof/answer tags and prompt helpers",
     "dipg_data": "DIPG train/test split from DATASET_ID",
+    "tunix_mesh": "device mesh shape (fsdp, tp) from the devices present and the model's attention heads",
     "hf_hub": "hub and tracker helpers: uploads only with a token and a reachable hub, trackers only where they import",
 }
 

@@ -42,6 +42,7 @@ from adapters.chat import STOP_TOKEN_IDS, render_conversation  # noqa: E402
 from adapters.dataset import load_splits  # noqa: E402
 from adapters.errors import ConversationError, DSAError  # noqa: E402
 from adapters.masking import mask_batch, to_trl_tokenized  # noqa: E402
+from adapters.training import learning_rate, masked_loss  # noqa: E402,F401  (re-exported: demo, tests)
 
 
 ABLATION_LABELS = {"none": "prompt not masked", "offbyone": "upstream off-by-one mask"}
@@ -107,28 +108,6 @@ def ablate(example: dict, mode: str) -> dict:
     elif mode != "reply":
         raise ValueError(mode)
     return {"input_ids": example["input_ids"], "completion_mask": mask, "assistant_masks": mask}
-
-
-def learning_rate(step: int, args) -> float:
-    """Linear warm-up over ``args.warmup`` steps, then linear decay to 0 at ``args.steps`` (TRL's default)."""
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    return args.lr * max(0.0, (args.steps - step) / max(1, args.steps - args.warmup))
-
-
-def masked_loss(model, ids, completion_mask):
-    """Mean cross-entropy over the target tokens ``completion_mask`` marks; ``ids``: ``[1, T]``.
-
-    Prediction ``i`` is of token ``i + 1``, so the positions kept are those whose *next* token is
-    trained. Only those positions go through the 262k-word output layer (``logits_to_keep``): on the
-    270M that layer is most of the forward cost, and the prompt's logits would be thrown away.
-    """
-    import torch
-
-    targets = torch.tensor(completion_mask[1:], dtype=torch.bool)
-    positions = torch.nonzero(targets).squeeze(1)
-    logits = model(input_ids=ids, logits_to_keep=positions).logits[0]
-    return torch.nn.functional.cross_entropy(logits, ids[0, 1:][targets])
 
 
 def train(args, mode: str, out: Path, progress: bool = False) -> dict:

@@ -176,7 +176,7 @@ RECIPE = Recipe(
             reason="KAGGLE_MODEL_HANDLE now follows MODEL_ID (parameters cell)",
         ),
     ),
-    insert=("parameters", "install", "headless", "dsa_core", "dipg_tags", "dipg_data"),
+    insert=("parameters", "install", "headless", "dsa_core", "tunix_mesh", "dipg_tags", "dipg_data"),
     names={"TrainingInput": "peft_trainer.TrainingInput"},
     parameters={
         "MODEL_ID": "google/gemma-3/transformers/gemma-3-1b-it",

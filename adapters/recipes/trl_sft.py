@@ -67,8 +67,9 @@ RECIPE = Recipe(
         Rule("train-log", "suffix", (r"\btrainer\.train\(",),
              "per-step losses and trained-token share -> OUTPUT_DIR/train_log.json", cells=("hf_train_log",)),
         Rule("sft-rows", "prefix", (r"\bSFTTrainer\(",),
-             "DIPG rows with the token-exact mask, built once the tokenizer exists (before SFTTrainer)",
-             cells=("hf_tokenizer", "trl_sft_data")),
+             "DIPG rows with the token-exact mask, built once the tokenizer exists (before SFTTrainer); with more "
+             "than one GPU, SFTTrainer trains under accelerate.notebook_launcher (a no-op on one device)",
+             cells=("hf_tokenizer", "trl_sft_data", "hf_multi_gpu")),
         Rule("inference", "replace", INFERENCE_PATTERNS,
              "generation demo -> kit inference on the trained model (stop 106+1), DIPG sample questions and evaluation",
              cells=INFERENCE_CELLS, unless=INFERENCE_UNLESS),

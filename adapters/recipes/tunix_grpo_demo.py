@@ -98,7 +98,7 @@ RECIPE = Recipe(
         # and its GRPO log holds per-step losses and rewards (GRPO_TRAIN_LOG_REPAIR) rather than reward lists
         r for r in TUNIX_REPAIRS if r.name not in ("policy_alias", "grpo_log")
     ) + (GRPO_TRAIN_LOG_REPAIR,),
-    insert=("parameters", "install", "headless", "dsa_core", "dipg_tags"),
+    insert=("parameters", "install", "headless", "dsa_core", "tunix_mesh", "dipg_tags"),
     # The kit's inference cell samples from the LoRA policy (the base's name for it).
     names={"gemma3": "lora_policy"},
     parameters={

@@ -114,6 +114,26 @@ MESH_SHAPE_REPAIR = edit_repair(
 )
 
 
+# ------------------------------------------------- (devices, 1) -> a mesh derived from devices and heads
+
+_ONE_AXIS_SHAPE = r"\(\s*len\(\s*(\w+)\.devices\(\)\s*\)\s*,\s*1\s*\)"
+
+
+def _derive_mesh(source: str) -> str:
+    return re.sub(r"(MESH_SHAPE\s*=\s*)" + _ONE_AXIS_SHAPE,
+                  r"\1dsa_mesh_shape(len(\2.devices()), model_config.num_heads, model_config.num_kv_heads)", source)
+
+
+DERIVED_MESH_REPAIR = Repair(
+    "derived_mesh_shape",
+    r"MESH_SHAPE\s*=\s*" + _ONE_AXIS_SHAPE,
+    _derive_mesh,
+    "mesh (devices, 1) -> dsa_mesh_shape(devices, heads, KV heads): (fsdp, tp) from the devices present "
+    "(kit cell tunix_mesh)",
+    needs=lambda source, _code: re.search(r"\bmodel_config\s*=", source) is not None,
+)
+
+
 # ---------------------------------------------------------------- TPU/GPU runtime flags -> guarded
 
 _TPU_KEYS = ("LIBTPU_INIT_ARGS", "TPU_", "JAX_PLATFORMS")
@@ -510,6 +530,7 @@ GRPO_LOG_REPAIR = Repair(
 TUNIX_REPAIRS = (
     MESH_AXES_REPAIR,
     MESH_SHAPE_REPAIR,
+    DERIVED_MESH_REPAIR,
     TPU_FLAGS_REPAIR,
     MEMORY_STATS_REPAIR,
     KAGGLE_WORKING_REPAIR,

@@ -2391,6 +2391,28 @@ def trl_rewards(prefilled_think: bool | None = None, gym_scale: float = 1.0) -> 
         make_reward("gym", "trl", prefilled_think, gym_scale),
     ]
 
+# %%
+# The device mesh from the devices present: (fsdp, tp). Tensor parallelism as wide as the attention heads
+# allow (tp divides the device count, the query heads and the key/value heads), the rest FSDP: parameters and
+# batches sharded over the fsdp axis. One device: (1, 1); 8 TPU cores with Gemma-3 1B (1 KV head): (8, 1);
+# with Gemma-3 4B (8 heads, 4 KV heads): (2, 4). DSA_MESH_TP (environment) sets tp; it must divide the rest.
+
+
+def dsa_mesh_shape(n_devices, num_heads=1, num_kv_heads=1, tp=None):
+    """``n_devices`` and the model's head counts -> ``(fsdp, tp)`` with ``fsdp * tp == n_devices``."""
+    import os
+
+    if n_devices < 1:
+        raise ValueError(f"no devices ({n_devices})")
+    if tp is None and os.environ.get("DSA_MESH_TP"):
+        tp = int(os.environ["DSA_MESH_TP"])
+    if tp is None:
+        tp = max(d for d in range(1, n_devices + 1)
+                 if n_devices % d == 0 and num_heads % d == 0 and num_kv_heads % d == 0)
+    if tp < 1 or n_devices % tp or num_heads % tp or num_kv_heads % tp:
+        raise ValueError(f"tp={tp} must divide the {n_devices} devices, {num_heads} heads and {num_kv_heads} KV heads")
+    return (n_devices // tp, tp)
+
 
 # %%
 dsa_pip_install('-q "google-tunix==0.1.7" "jax[tpu]" "sentencepiece<0.2.2" "transformers==5.12.1" datasets kagglehub')
@@ -2484,7 +2506,7 @@ model_config = (
     model_config_from_hf(MODEL_PATH) if MODEL_CONFIG == "hf" else getattr(gemma3_lib.ModelConfig, MODEL_CONFIG)()
 )
 if MESH_SHAPE is None:
-    MESH_SHAPE = (len(jax.devices()), 1)
+    MESH_SHAPE = dsa_mesh_shape(len(jax.devices()), model_config.num_heads, model_config.num_kv_heads)
 # Auto axes: jax >= 0.7 makes Explicit ones by default, which PeftTrainer's sharding constraint rejects.
 mesh = jax.make_mesh(MESH_SHAPE, ("fsdp", "tp"), axis_types=(jax.sharding.AxisType.Auto,) * 2)
 with mesh:

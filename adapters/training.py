@@ -1,0 +1,57 @@
+"""The kit's own masked-SFT step pieces, shared by ``benchmarks/format_learning.py``, ``scripts/demo.py``
+and the data-parallel ``scripts/train_sft.py``.
+
+A row is a TRL-shaped dict (:func:`adapters.masking.to_trl_tokenized`): ``input_ids[n]`` and
+``completion_mask[n]``, where ``completion_mask[i]`` says whether token ``i`` is a target. Rows go through
+the model one at a time (no padding), so a row's loss is the same whatever else is in its batch.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+
+def learning_rate(step: int, args) -> float:
+    """Linear warm-up over ``args.warmup`` steps, then linear decay to 0 at ``args.steps`` (TRL's default)."""
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    return args.lr * max(0.0, (args.steps - step) / max(1, args.steps - args.warmup))
+
+
+def _target_logits(model, ids, completion_mask: Sequence[int]):
+    """``ids``: ``[1, T]`` -> (logits ``[K, V]`` of the K trained predictions, their targets ``[K]``).
+
+    Prediction ``i`` is of token ``i + 1``, so the positions kept are those whose *next* token is
+    trained. Only those positions go through the 262k-word output layer (``logits_to_keep``): on the
+    270M that layer is most of the forward cost, and the prompt's logits would be thrown away.
+    """
+    import torch
+
+    targets = torch.tensor(list(completion_mask[1:]), dtype=torch.bool, device=ids.device)
+    positions = torch.nonzero(targets).squeeze(1)
+    logits = model(input_ids=ids, logits_to_keep=positions).logits[0]
+    return logits, ids[0, 1:][targets]
+
+
+def masked_loss(model, ids, completion_mask: Sequence[int]):
+    """Mean cross-entropy (a scalar tensor) over the target tokens ``completion_mask`` marks; ``ids``: ``[1, T]``."""
+    import torch
+
+    logits, targets = _target_logits(model, ids, completion_mask)
+    return torch.nn.functional.cross_entropy(logits, targets)
+
+
+def masked_loss_sum(model, ids, completion_mask: Sequence[int]):
+    """(sum of cross-entropy over the target tokens, number of target tokens); ``ids``: ``[1, T]``.
+
+    The pieces of a per-token mean over many rows (and processes): sums and counts add, means do not.
+    """
+    import torch
+
+    logits, targets = _target_logits(model, ids, completion_mask)
+    return torch.nn.functional.cross_entropy(logits, targets, reduction="sum"), int(targets.numel())
+
+
+def trained_tokens(rows: Sequence[dict]) -> int:
+    """Target tokens in ``rows`` (each row's ``completion_mask`` from index 1: ``<bos>`` is never predicted)."""
+    return sum(sum(row["completion_mask"][1:]) for row in rows)
