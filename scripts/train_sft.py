@@ -2,7 +2,7 @@
 """Masked SFT with the kit's own loop, data-parallel through accelerate (one process or many, unchanged).
 
     python scripts/train_sft.py --model models/tiny-gemma3 --dataset data/dipg --out runs/sft --steps 4 --batch-size 4
-    accelerate launch --num_processes 2 --cpu scripts/train_sft.py --model models/tiny-gemma3 --dataset data/dipg \\
+    accelerate launch --multi_gpu --num_processes 2 scripts/train_sft.py --model models/tiny-gemma3 --dataset data/dipg \\
         --out runs/sft2 --steps 4 --batch-size 4            # the same global batch of 4 rows, 2 rows per process
 
 Every optimizer step takes the next ``--batch-size`` rows (the global batch, cycled in dataset order);
@@ -40,7 +40,7 @@ from adapters.errors import DSAError, OutputExistsError  # noqa: E402
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Example:\n  accelerate launch --num_processes 2 --cpu scripts/train_sft.py --model models/tiny-gemma3 "
+        epilog="Example:\n  accelerate launch --multi_gpu --num_processes 2 scripts/train_sft.py --model models/tiny-gemma3 "
                "--dataset data/dipg --out runs/sft --steps 4 --batch-size 4")
     parser.add_argument("--model", required=True, help="a model folder (save_pretrained) or hub id")
     parser.add_argument("--dataset", required=True, help="dataset file or folder (adapters.dataset.load_splits)")
