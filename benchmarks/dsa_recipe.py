@@ -170,6 +170,31 @@ def _stop_callback(max_seconds: float, max_steps_per_call: int | None, clock=tim
     return StopInTime()
 
 
+def score_completions_only() -> None:
+    """Make TRL 1.16's fused LM head score only the completion positions on a CPU, as it does on CUDA.
+
+    ``GRPOTrainer`` computes each completion token's log-probability with a chunked LM-head kernel
+    (``trl.trainer.utils.add_fused_lm_head``). On a Triton device it first keeps the positions whose label
+    is not -100 (the completion); elsewhere it runs the 262k-word head over *every* position, prompt
+    included, and zeroes the prompt's results afterwards: with ~1k-token DIPG prompts and ~300-token
+    completions that is ~4x the head's work, forward and backward. The selection (``hidden[mask]``) is
+    plain indexing, fine in eager PyTorch on any device; only the decision is patched, not the kernel
+    choice (``trl.kernels.chunked_logprob`` keeps its own ``_use_triton``).
+    """
+    import trl.trainer.utils as trl_utils
+
+    original = trl_utils._use_triton
+    if getattr(original, "dsa_patched", False):
+        return
+
+    def compact_everywhere(device):
+        return True
+
+    compact_everywhere.dsa_patched = True
+    compact_everywhere.original = original
+    trl_utils._use_triton = compact_everywhere
+
+
 def grpo_log(log_history: list[dict], invocations: list[dict]) -> dict:
     """``trainer.state.log_history`` -> one list per logged quantity, aligned with ``steps``.
 
@@ -202,6 +227,7 @@ def train_grpo(args, init: Path, out: Path) -> bool:
     from adapters.rewards import trl_rewards
 
     start = time.time()
+    score_completions_only()
     checkpoints = out / "checkpoints"
     resume = latest_checkpoint(checkpoints)
     set_seed(args.seed)

@@ -118,6 +118,41 @@ def test_grpo_prompts_are_the_evaluated_prompts(recipe, tokenizer, tmp_path):
     assert len(short) == sum(1 for n in lengths if n <= kept)
 
 
+def test_completion_only_scoring_gives_the_same_log_probs_and_gradients(recipe, tiny_model_dir):
+    """The patched TRL fused head: identical completion log-probs and gradients, prompt positions zero."""
+    import torch
+    import trl.trainer.utils as trl_utils
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    ids = torch.randint(3, 1000, (2, 40))
+    labels = ids.clone()
+    labels[:, :30] = -100  # the prompt: only the last 10 tokens are a completion
+    labels[1, 36:] = -100  # a shorter second completion (padding)
+
+    def run(compact: bool):
+        model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+        trl_utils.add_fused_lm_head(model)
+        saved = trl_utils._use_triton
+        if compact:
+            recipe.score_completions_only()
+        assert trl_utils._use_triton(torch.device("cpu")) is compact  # only the patch takes the compact path
+        try:
+            out = model(input_ids=ids, labels=labels, fused_lm_head=True)
+        finally:
+            trl_utils._use_triton = saved
+        out.log_probs.sum().backward()
+        grad = model.model.layers[-1].mlp.down_proj.weight.grad.clone()
+        return out.log_probs.detach(), grad
+
+    full, full_grad = run(False)
+    compact, compact_grad = run(True)
+    mask = labels[:, 1:] != -100
+    assert torch.allclose(full[mask], compact[mask], atol=1e-5)
+    assert (compact[~mask] == 0).all() and (full[~mask] == 0).all()
+    assert torch.allclose(full_grad, compact_grad, atol=1e-5)
+
+
 # --------------------------------------------------------------------------------------- e2e (training)
 
 TINY = ["--rows", "104", "--train-rows", "4", "--steps", "2", "--warmup", "1", "--eval-rows", "3",
@@ -205,7 +240,8 @@ def test_an_interrupted_grpo_phase_resumes_to_the_same_total(recipe, chain, tmp_
             "--grpo-steps", "3", "--grpo-steps-per-call", "2", *TINY]
     assert recipe.main(argv) == 0
     assert not (out / "grpo" / "grpo_log.json").exists()
-    assert [p.name for p in (out / "grpo" / "checkpoints").iterdir()] == ["checkpoint-2"]
+    checkpoints = sorted(p.name for p in (out / "grpo" / "checkpoints").glob("checkpoint-*"))
+    assert checkpoints == ["checkpoint-2"]
     assert recipe.main(argv) == 0
     log = json.loads((out / "grpo" / "grpo_log.json").read_text())
     assert log["total_steps"] == 3 and log["steps"] == [1, 2, 3]
