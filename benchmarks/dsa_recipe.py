@@ -151,8 +151,14 @@ def _stop_callback(max_seconds: float, max_steps_per_call: int | None, clock=tim
             self.slowest = 0.0
             self.steps = 0
             self.stopped_early = False
+            self.cpu_start = 0.0
+            self.cpu_seconds = []  # CPU time of each step, all threads: a figure the machine's other load barely moves
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.cpu_start = time.process_time()
 
         def on_step_end(self, args, state, control, **kwargs):
+            self.cpu_seconds.append(round(time.process_time() - self.cpu_start, 1))
             now = clock()
             self.slowest = max(self.slowest, now - self.last)
             self.last = now
@@ -273,7 +279,7 @@ def train_grpo(args, init: Path, out: Path) -> bool:
     invocations_path = out / "invocations.json"
     invocations = json.loads(invocations_path.read_text()) if invocations_path.exists() else []
     invocations.append({"from_step": int(resume.name.split("-")[-1]) if resume else 0, "to_step": steps,
-                        "seconds": round(time.time() - start, 1)})
+                        "seconds": round(time.time() - start, 1), "step_cpu_seconds": stop.cpu_seconds})
     invocations_path.write_text(json.dumps(invocations, indent=2) + "\n")
     if not done:
         # Keep only the checkpoint just written: the next invocation resumes from it.
@@ -424,7 +430,15 @@ def write_report(args, out: Path) -> Path:
                   f"completions (max {log['max_completion_length']} tokens), lr {log['learning_rate']}, beta {log['beta']}, "
                   f"temperature {log['temperature']}; {log['prompts']} prompts; "
                   f"{len(log['invocations'])} invocation(s): "
-                  + ", ".join(f"steps {i['from_step']}->{i['to_step']} in {i['seconds']:.0f} s" for i in log["invocations"]), ""]
+                  + ", ".join(f"steps {i['from_step']}->{i['to_step']} in {i['seconds']:.0f} s" for i in log["invocations"])
+                  + "."]
+        walls = [t for t in log.get("step_time", []) if t is not None]
+        cpus = [c for i in log["invocations"] for c in i.get("step_cpu_seconds", [])]
+        lengths = [x for x in log.get("completions/mean_length", []) if x is not None]
+        if walls and cpus and lengths:
+            lines[-1] += (f" Per step: {sum(walls) / len(walls):.0f} s wall, {sum(cpus) / len(cpus):.0f} s CPU (all threads); "
+                          f"completions {sum(lengths) / len(lengths):.0f} tokens on average.")
+        lines.append("")
         reward_keys = [k for k in log if k.startswith("rewards/") and k.endswith("/mean")] + ["reward"]
         lines += ["GRPO rewards (mean over each step's completions; first quarter of the steps vs last quarter):", "",
                   "| reward | first | last |", "|---|---|---|"]
