@@ -209,8 +209,8 @@ def grpo_log(log_history: list[dict], invocations: list[dict]) -> dict:
     """
     history = [entry for entry in log_history if "reward" in entry and "step" in entry]
     keys = sorted({key for entry in history for key in entry
-                   if key in ("reward", "reward_std", "loss", "kl", "learning_rate", "grad_norm", "step_time",
-                              "entropy", "clip_ratio/region_mean")
+                   if key in ("reward", "reward_std", "frac_reward_zero_std", "loss", "kl", "learning_rate",
+                              "grad_norm", "step_time", "entropy", "clip_ratio/region_mean")
                    or key.startswith(("rewards/", "completions/"))})
     log = {"steps": [entry["step"] for entry in history]}
     log.update({key: [entry.get(key) for entry in history] for key in keys})
@@ -384,7 +384,11 @@ def write_report(args, out: Path) -> Path:
     env = FL.environment()
     import trl
 
-    lines = ["# The DSA recipe: data -> SFT -> GRPO on Gemma-3 270M (CPU)", "", "Commands, in order:", ""]
+    # The settings the phases ran with (the last recorded config), not this invocation's defaults.
+    config = json.loads((out / "config.json").read_text()) if (out / "config.json").exists() else {}
+    model_name = Path(config.get("model", args.model)).name
+    max_new_tokens = config.get("max_new_tokens", args.max_new_tokens)
+    lines = [f"# The DSA recipe: data -> SFT -> GRPO on {model_name} (CPU)", "", "Commands, in order:", ""]
     lines += [f"    {command}" for command in FL.recorded_commands(out)] + [""]
     lines += [f"Machine: {env['machine']}; Python {env['python']}, torch {env['torch']}, "
               f"transformers {env['transformers']}, trl {trl.__version__}.", ""]
@@ -394,7 +398,7 @@ def write_report(args, out: Path) -> Path:
         lines += [f"Data: offline generator {info['generator']}, {info['rows']} rows (seed {info['seed']}): "
                   f"{info['train']} train, {info['test']} test.", ""]
     n = sorted({m["n"] for m in columns.values()})
-    lines += [f"Evaluated on the first {'/'.join(map(str, n))} test rows, greedy, max {args.max_new_tokens} new tokens.",
+    lines += [f"Evaluated on the first {'/'.join(map(str, n))} test rows, greedy, max {max_new_tokens} new tokens.",
               ""]
     lines.append(FL.summary_markdown(columns, gold, rows=REPORT_ROWS, failures=False))
     stages = stage_results(out)
@@ -439,8 +443,11 @@ def write_report(args, out: Path) -> Path:
             lines[-1] += (f" Per step: {sum(walls) / len(walls):.0f} s wall, {sum(cpus) / len(cpus):.0f} s CPU (all threads); "
                           f"completions {sum(lengths) / len(lengths):.0f} tokens on average.")
         lines.append("")
-        reward_keys = [k for k in log if k.startswith("rewards/") and k.endswith("/mean")] + ["reward"]
-        lines += ["GRPO rewards (mean over each step's completions; first quarter of the steps vs last quarter):", "",
+        # A reward whose std within the groups is 0 gives no advantage: it has saturated (or never fires).
+        reward_keys = sorted(k for k in log if k.startswith("rewards/")) + [
+            k for k in ("reward", "reward_std", "frac_reward_zero_std", "kl") if k in log]
+        lines += ["GRPO rewards per step (mean over the step's completions, and their std; first quarter of the "
+                  "steps vs last quarter):", "",
                   "| reward | first | last |", "|---|---|---|"]
         quarter = max(1, len(log["steps"]) // 4)
         for key in reward_keys:
