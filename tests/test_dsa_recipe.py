@@ -1,0 +1,249 @@
+"""benchmarks/dsa_recipe.py: the phase chain, skipping finished phases, resuming GRPO, and a report that
+reads its numbers from the evaluations.
+
+The chain runs at tiny scale (models/tiny-gemma3, a few rows, 1-3 steps): it trains, so those tests are
+``e2e``; the pieces (the stop callback, the branch table, GRPO prompts) are checked in the fast suite.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    spec = importlib.util.spec_from_file_location("dsa_recipe", ROOT / "benchmarks" / "dsa_recipe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --------------------------------------------------------------------------------------- fast
+
+
+def test_unknown_phase_is_a_usage_error(recipe, tmp_path, capsys):
+    assert recipe.main(["--out", str(tmp_path / "out"), "--phases", "data,train"]) == 2
+    assert "unknown phase(s) train" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_latest_checkpoint_is_the_highest_step(recipe, tmp_path):
+    assert recipe.latest_checkpoint(tmp_path / "missing") is None
+    for name in ("checkpoint-2", "checkpoint-10", "checkpoint-9", "checkpoint-x", "other-12"):
+        (tmp_path / name).mkdir()
+    assert recipe.latest_checkpoint(tmp_path).name == "checkpoint-10"
+
+
+def _run_callback(recipe, max_seconds, per_call, durations, max_steps=100):
+    """Drive the stop callback over steps of the given wall durations (a fake clock) -> steps run."""
+    clock = [1000.0]
+    callback = recipe._stop_callback(max_seconds, per_call, clock=lambda: clock[0])
+    state = SimpleNamespace(global_step=0, max_steps=max_steps)
+    for duration in durations:
+        clock[0] += duration
+        state.global_step += 1
+        control = SimpleNamespace(should_save=False, should_training_stop=False)
+        callback.on_step_end(None, state, control)
+        if control.should_training_stop:
+            assert control.should_save  # stopping early always leaves a checkpoint to resume from
+            break
+    return state.global_step
+
+
+def test_stop_callback_stops_before_the_budget(recipe):
+    # 60 s steps, 300 s budget: after step 3 (180 s) one more step plus margin (90 s) still fits; after
+    # step 4 (240 s + 90 s > 300 s) it does not.
+    assert _run_callback(recipe, 300, None, [60] * 10) == 4
+    assert _run_callback(recipe, 10_000, 2, [60] * 10) == 2
+    # The last step is never cut: the run ends by itself and needs no checkpoint.
+    assert _run_callback(recipe, 10_000, 3, [60] * 3, max_steps=3) == 3
+    # A slow step anywhere sets the margin for the rest of the invocation.
+    assert _run_callback(recipe, 300, None, [10] * 40) == 29
+    assert _run_callback(recipe, 300, None, [10, 100] + [10] * 40) == 7
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["answer_correct", "abstention_wrong", "ungrounded_proof", "format_error"]),
+                          st.integers(-50, 50)), min_size=1, max_size=40))
+def test_branch_table_adds_up_to_the_mean_reward(recipe, rows):
+    results = [{"gym": {"branch": branch, "reward": float(reward)}} for branch, reward in rows]
+    table = recipe.branch_table(results)
+    assert sum(block["rows"] for block in table.values()) == len(rows)
+    assert sum(block["reward"] for block in table.values()) == pytest.approx(sum(r for _, r in rows) / len(rows))
+    for branch, block in table.items():
+        assert block["rows"] == sum(1 for b, _ in rows if b == branch)
+
+
+def test_grpo_log_keeps_each_reward_per_step(recipe):
+    history = [
+        {"loss": 0.1, "reward": 1.0, "rewards/gym_rubric_reward/mean": 0.5, "step_time": 3.0, "step": 1},
+        {"loss": 0.2, "reward": 1.5, "rewards/gym_rubric_reward/mean": 0.7, "kl": 0.01, "step": 2},
+        {"train_runtime": 9.0, "step": 2},
+    ]
+    log = recipe.grpo_log(history, [{"from_step": 0, "to_step": 2, "seconds": 9.0}])
+    assert log["steps"] == [1, 2]
+    assert log["reward"] == [1.0, 1.5] and log["rewards/gym_rubric_reward/mean"] == [0.5, 0.7]
+    assert log["kl"] == [None, 0.01] and log["step_time"] == [3.0, None]
+    assert "train_runtime" not in log and log["invocations"][0]["to_step"] == 2
+
+
+def test_grpo_prompts_are_the_evaluated_prompts(recipe, tokenizer, tmp_path):
+    """TRL renders each GRPO prompt with the tokenizer's chat template: the same tokens eval_simple.py sends."""
+    from adapters.chat import render_prompt
+    from adapters.dataset import load_splits, save_splits, to_dataset_dict
+    from adapters import synthetic
+
+    rows = synthetic.generate_rows(12, 3)
+    save_splits(to_dataset_dict(rows[:8], rows[8:]), tmp_path / "d", force=True)
+    grpo, dropped = recipe.grpo_rows(tmp_path / "d", tokenizer, 1536)
+    train = list(load_splits(str(tmp_path / "d"))["train"])
+    assert dropped == 0 and len(grpo) == len(train)
+    for row, item in zip(train, grpo):
+        trl_ids = tokenizer.apply_chat_template(item["prompt"], add_generation_prompt=True, tokenize=True,
+                                                return_dict=True)["input_ids"]
+        assert trl_ids == tokenizer(render_prompt(row["messages"]), add_special_tokens=False)["input_ids"]
+        assert item["answer"] == row["messages"][1]["content"] and item["context"] in row["messages"][0]["content"]
+    lengths = sorted(len(tokenizer(render_prompt(r["messages"]), add_special_tokens=False)["input_ids"]) for r in train)
+    short, kept = recipe.grpo_rows(tmp_path / "d", tokenizer, lengths[3])[0], lengths[3]
+    assert len(short) == sum(1 for n in lengths if n <= kept)
+
+
+def test_completion_only_scoring_gives_the_same_log_probs_and_gradients(recipe, tiny_model_dir):
+    """The patched TRL fused head: identical completion log-probs and gradients, prompt positions zero."""
+    import torch
+    import trl.trainer.utils as trl_utils
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    ids = torch.randint(3, 1000, (2, 40))
+    labels = ids.clone()
+    labels[:, :30] = -100  # the prompt: only the last 10 tokens are a completion
+    labels[1, 36:] = -100  # a shorter second completion (padding)
+
+    def run(compact: bool):
+        model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+        trl_utils.add_fused_lm_head(model)
+        saved = trl_utils._use_triton
+        if compact:
+            recipe.score_completions_only()
+        assert trl_utils._use_triton(torch.device("cpu")) is compact  # only the patch takes the compact path
+        try:
+            out = model(input_ids=ids, labels=labels, fused_lm_head=True)
+        finally:
+            trl_utils._use_triton = saved
+        out.log_probs.sum().backward()
+        grad = model.model.layers[-1].mlp.down_proj.weight.grad.clone()
+        return out.log_probs.detach(), grad
+
+    full, full_grad = run(False)
+    compact, compact_grad = run(True)
+    mask = labels[:, 1:] != -100
+    assert torch.allclose(full[mask], compact[mask], atol=1e-5)
+    assert (compact[~mask] == 0).all() and (full[~mask] == 0).all()
+    assert torch.allclose(full_grad, compact_grad, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------- e2e (training)
+
+TINY = ["--rows", "104", "--train-rows", "4", "--steps", "2", "--warmup", "1", "--eval-rows", "3",
+        "--max-new-tokens", "6", "--eval-batch-size", "3", "--num-generations", "2", "--max-completion-length", "6"]
+
+
+@pytest.fixture(scope="module")
+def chain(recipe, tiny_model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("recipe") / "out"
+    argv = ["--out", str(out), "--model", str(tiny_model_dir), "--grpo-steps", "2", *TINY]
+    assert recipe.main(argv) == 0
+    return out, argv
+
+
+def _table(text: str, first_cell: str) -> dict[str, list[str]]:
+    """The Markdown table whose header starts with ``first_cell`` -> ``{row label: cells}``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_cell} |"))
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("| "):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+@pytest.mark.e2e
+def test_the_chain_writes_every_phase_and_the_report(chain):
+    out, _ = chain
+    for done in ("data/data.json", "sft/train_log.json", "sft/model/config.json", "eval-base/metrics.json",
+                 "eval-sft/metrics.json", "grpo/grpo_log.json", "grpo/model/config.json", "eval-grpo/metrics.json"):
+        assert (out / done).exists(), done
+    assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    log = json.loads((out / "grpo" / "grpo_log.json").read_text())
+    assert log["steps"] == [1, 2] and log["total_steps"] == 2
+    for name in ("strict_format_reward", "partial_format_reward", "gym_rubric_reward"):
+        assert len(log[f"rewards/{name}/mean"]) == 2
+    assert not (out / "grpo" / "checkpoints").exists()  # removed once the model is saved
+    assert json.loads((out / "data" / "data.json").read_text())["test"] == 100
+
+
+@pytest.mark.e2e
+def test_a_second_invocation_skips_every_finished_phase(recipe, chain, capsys):
+    out, argv = chain
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.parent.name == "model"}
+    capsys.readouterr()
+    assert recipe.main(argv) == 0
+    printed = capsys.readouterr().out
+    for name in ("data", "sft", "eval base", "eval sft", "grpo", "eval grpo"):
+        assert f"{name}: done already" in printed, name
+    assert stamps == {p: p.stat().st_mtime_ns for p in stamps}
+    assert len((out / "commands.txt").read_text().splitlines()) == 2
+
+
+@pytest.mark.e2e
+def test_the_report_reads_its_numbers_from_the_evaluations(recipe, chain):
+    out, _ = chain
+    text = (out / "summary.md").read_text()
+    overall = _table(text, "metric")
+    branches = _table(text, "branch")
+    for column, (label, folder) in enumerate(recipe.STAGES):
+        metrics = json.loads((out / folder / "metrics.json").read_text())
+        assert overall["strict format"][column] == f"{100 * metrics['overall']['strict_format_rate']:.1f} %"
+        assert overall["gym mean reward"][column] == f"{metrics['overall']['gym']['mean_reward']:.2f}"
+        assert overall["gym safe"][column] == f"{100 * metrics['overall']['gym']['safe_rate']:.1f} %"
+        for branch, count in metrics["overall"]["gym"]["branches"].items():
+            cell = branches.get(branch, [None] * 4)[column]
+            assert (cell or "0").split(" ")[0] == str(count), (label, branch)
+    gold = json.loads((out / "eval-sft" / "metrics.json").read_text())["gold"]["overall"]
+    assert overall["gym mean reward"][3] == f"{gold['mean_reward']:.2f}"
+    diff = recipe.FL.paired_difference(recipe.FL.row_rewards(out / "eval-grpo"), recipe.FL.row_rewards(out / "eval-sft"))
+    row = re.search(r"^\| after GRPO - after SFT \| (\S+) \| \[(\S+), (\S+)\] \| (\d+) / (\d+) \|$", text, re.M)
+    assert row.groups() == (f"{diff['mean']:+.2f}", f"{diff['low']:+.2f}", f"{diff['high']:+.2f}",
+                            str(diff["better"]), str(diff["worse"]))
+
+
+@pytest.mark.e2e
+def test_an_interrupted_grpo_phase_resumes_to_the_same_total(recipe, chain, tmp_path):
+    done, _ = chain
+    out = tmp_path / "out"
+    for part in ("data", "sft"):
+        shutil.copytree(done / part, out / part)
+    argv = ["--out", str(out), "--model", str(ROOT / "models" / "tiny-gemma3"), "--phases", "grpo",
+            "--grpo-steps", "3", "--grpo-steps-per-call", "2", *TINY]
+    assert recipe.main(argv) == 0
+    assert not (out / "grpo" / "grpo_log.json").exists()
+    checkpoints = sorted(p.name for p in (out / "grpo" / "checkpoints").glob("checkpoint-*"))
+    assert checkpoints == ["checkpoint-2"]
+    assert recipe.main(argv) == 0
+    log = json.loads((out / "grpo" / "grpo_log.json").read_text())
+    assert log["total_steps"] == 3 and log["steps"] == [1, 2, 3]
+    assert [(i["from_step"], i["to_step"]) for i in log["invocations"]] == [(0, 2), (2, 3)]
+    assert (out / "grpo" / "model" / "config.json").exists()
