@@ -41,6 +41,28 @@ def _venv_versions(venv: str, packages: tuple[str, ...]) -> str:
     return ", ".join(done.stdout.split())
 
 
+def cell_times(executed: Path) -> list[tuple[float, str]]:
+    """``[(seconds, label), ...]`` of each executed code cell (papermill's per-cell duration), slowest first.
+
+    The label is the kit cell's name for a cell the patcher inserted, else the cell's first code line.
+    """
+    if not executed.is_file():
+        return []
+    cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
+    out = []
+    for cell in cells:
+        duration = (cell.get("metadata", {}).get("papermill", {}) or {}).get("duration")
+        if cell["cell_type"] != "code" or duration is None:
+            continue
+        kit = cell["metadata"].get("dsa_kit", {}).get("cell")
+        source = "".join(cell["source"])
+        first = next((line.strip() for line in source.split("\n")
+                      if line.strip() and not line.lstrip().startswith("#")), "")
+        label = f"kit `{kit}`" if kit else f"`{first[:60].replace('|', '/')}`"
+        out.append((float(duration), label))
+    return sorted(out, key=lambda item: -item[0])
+
+
 PACKAGES = {"trl": ("torch", "transformers", "trl", "peft"),
             "unsloth": ("torch", "unsloth", "transformers", "trl"),
             "tunix": ("google-tunix", "jax", "flax", "transformers")}
@@ -56,6 +78,7 @@ def main(argv=None) -> int:
     names = args.family or sorted(FAMILIES)
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dsa_bench_nb_"))
     rows = []
+    profiles: dict[str, tuple[float, list]] = {}
     for name in names:
         family = FAMILIES[name]
         why = missing_requirements(family) or family.not_run
@@ -70,6 +93,7 @@ def main(argv=None) -> int:
         if log.is_file():
             losses = "losses " + " -> ".join(f"{x:.4f}" for x in json.loads(log.read_text())["losses"])
         rows.append((name, family.kernel, run["wall_s"], run["peak_rss_mb"], f"{status}; {losses}".strip("; ")))
+        profiles[name] = (run["wall_s"], cell_times(run["executed"]))
         print(f"{name}: {run['wall_s']:.1f} s, peak {run['peak_rss_mb']:.0f} MiB, {status}", flush=True)
     command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/bench_notebooks.py", *(argv or sys.argv[1:])])
     lines = [
@@ -93,6 +117,12 @@ def main(argv=None) -> int:
         lines.append(f"| {name} | `{kernel}` | {wall_s} | {peak_s} | {note} | "
                      f"{_venv_versions(FAMILIES[name].venv, PACKAGES[name])} |")
     lines += ["", "Wall time includes kernel start, imports, model load, training, generation and scoring.", ""]
+    for name, (wall, times) in profiles.items():
+        in_cells = sum(t for t, _ in times)
+        top = ", ".join(f"{label} {t:.1f} s" for t, label in times[:6])
+        lines += [f"Where {name}'s {wall:.1f} s go (papermill's per-cell durations): {len(times)} code cells "
+                  f"{in_cells:.1f} s, outside the cells (papermill start, kernel start, notebook I/O) "
+                  f"{wall - in_cells:.1f} s; slowest cells: {top}.", ""]
     text = "\n".join(lines)
     print(text)
     if args.markdown:
