@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", metavar="DIR", help="keep run folders under DIR (default: a temp folder)")
     args = parser.parse_args(argv)
     names = args.family or sorted(FAMILIES)
-    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dsa_bench_nb_"))
+    base = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="dsa_bench_nb_"))
     rows = []
     profiles: dict[str, tuple[float, list]] = {}
     for name in names:

@@ -241,7 +241,40 @@ def markdown(args, results: dict, lm_head: list[dict] | None, command: str, load
                   "step (half of them trained):", "",
                   "| case | tokens | wall (s) | CPU (s) |", "|---|---|---|---|"]
         lines += [f"| {r['case']} | {r['tokens']} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} |" for r in lm_head]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + FINDINGS
+
+
+FINDINGS = """
+## What SFTTrainer computes over the 262k vocabulary each step (trl 1.16 source), and the switches
+
+- `SFTTrainer.__init__` patches the model with `add_fused_lm_head(outputs=("log_probs", "entropy", "is_top1"))`
+  (`trl/trainer/sft_trainer.py`): the loss never materialises the `(batch, length, 262144)` logits; the LM head
+  runs in tiles of 32,768 vocabulary entries (`ChunkedLogProbFunction`, `trl/kernels/chunked_logprob.py`), in the
+  model's dtype (fp32 here), and the backward recomputes every tile (three head matmuls per step instead of two).
+- `compute_loss` then gathers, every step, the entropy and top-1 token accuracy over the trained positions for the
+  logs (`entropy`, `mean_token_accuracy`) and the attention-mask token count (`num_tokens`). **No switch**: the
+  outputs tuple is fixed in `__init__`, and `compute_loss` reads `outputs.entropy` / `outputs.is_top1`
+  unconditionally. Measured above: about 8 % of the head's time (log_probs + entropy + is_top1 vs log_probs only).
+- Without Triton (any CPU), the fused head projects **every position** — prompt, context and padding included —
+  not only the trained ones (`compact = _use_triton(device)` in `trl/trainer/utils.py`; Triton on CUDA/XPU
+  scores only positions whose label is not -100). **No switch** (a private module-level function); measured above:
+  projecting only the trained positions would halve the head's time on these rows (DIPG prompts carry long
+  contexts, so the trained share is about half or less). The kit's own loop (`benchmarks/format_learning.py`,
+  `make demo`) passes only the trained positions through the head (`logits_to_keep`).
+- `compute_loss_func=` or label smoothing would bring the full logits back, plus a second no-grad forward for
+  the metrics: slower, not a switch.
+- **What TRL lets a config switch off: `gradient_checkpointing`** (TRL's configs default it to True,
+  `trl/trainer/base_config.py`; transformers >= 5.2x calls it `activation_checkpointing`): every layer's forward
+  runs again in the backward to save GPU memory; on a CPU it only costs time. The patcher writes
+  `gradient_checkpointing=DSA_HAS_CUDA` into every TRL config without one (repair `hw_trl_cpu_settings`,
+  `adapters/recipes/hf_repairs.py`, listed as a `hardware fallback:` line in the patch report), and an
+  author's `gradient_checkpointing=True` / `activation_checkpointing=True` becomes `DSA_HAS_CUDA`: on a GPU the
+  notebook runs as written. The losses above are identical with and without it.
+- Already handled before this change: `bf16` (TRL's default True is refused without a bf16 device; the patcher
+  sets `bf16=DSA_HAS_BF16`), fp32 weights on CPU (`dtype=... if torch.cuda.is_available() else torch.float32`).
+  Left as they are: `logging_steps` (the DSA notebooks log every step on purpose; a log costs a few `.item()`
+  calls), `group_by_length` / `padding_free` (change the batches, and `padding_free` needs FlashAttention).
+"""
 
 
 def write_atomic(path: Path, text: str) -> None:
