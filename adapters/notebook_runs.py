@@ -26,9 +26,11 @@ DATA = ROOT / "data" / "dipg"
 # vocabulary makes every token costly on CPU), so the first 10 train rows leave 2 (one batch, the same
 # rows every step: the loss must fall); 2 test rows generated with 16 new tokens.
 # The system prompt stays off so that every family trains the same conversations (the tests compare the
-# trained-token share with the masking core on the plain rows).
+# trained-token share with the masking core on the plain rows). One micro-batch per optimiser step: the 2
+# rows are one batch, and the bases' gradient_accumulation_steps=4 would pass the same 2 rows through the
+# 262k-entry head 4 times per step (3/4 of the TRL notebook's training time, nothing more checked).
 KNOBS = {"MAX_STEPS": 3, "MAX_SEQ_LENGTH": 300, "MAX_TRAIN_ROWS": 10, "NUM_EVAL_ROWS": 2, "MAX_NEW_TOKENS": 16,
-         "LOGGING_STEPS": 1, "USE_SYSTEM_PROMPT": False}
+         "GRADIENT_ACCUMULATION_STEPS": 1, "LOGGING_STEPS": 1, "USE_SYSTEM_PROMPT": False}
 # GRPO after SFT: 2 steps of 2 completions; prompts up to 280 tokens leave 20 for the completion
 # (Unsloth's base sets max_completion_length = max_seq_length - max_prompt_length).
 GRPO_KNOBS = {"GRPO_MAX_STEPS": 2, "NUM_GENERATIONS": 2, "MAX_PROMPT_LENGTH": 280}

@@ -264,7 +264,13 @@ def test_evaluation_cells_score_replies(notebook, tmp_path):
     run_cell("evaluate_rerun", notebook)
     after = results["after GRPO"]
     assert after["strict_format"] == 0.0 and after["failure_kinds"] == {"missing_tag": 3}
-    run_cell("sample_questions", notebook)  # prints; must not raise
+    asked = []
+    notebook["dsa_generate"] = lambda prompts, max_new_tokens=None: asked.extend(prompts) or ["x"] * len(prompts)
+    for rows in (3, 1):  # the samples are the first (at most 3) evaluated rows: no extra generation
+        asked.clear()
+        notebook["dsa_eval_rows"] = notebook["dsa_test_rows"][:rows]
+        run_cell("sample_questions", notebook)
+        assert asked == [notebook["dsa_prompt_messages"](r) for r in notebook["dsa_test_rows"][: min(rows, 3)]]
 
 
 # ------------------------------------------------------------------------------------ Tunix cells
@@ -338,6 +344,32 @@ def test_tunix_sft_inputs_match_the_masking_core(notebook, tokenizer, tiny_model
         # Tunix trains input_tokens[1:] where input_mask[1:]: exactly the reply and its <end_of_turn>
         assert masking.tunix_trained_targets(row_tokens, row_mask) == example.trained_ids()
         assert example.trained_ids()[-1] == 106
+
+
+def test_tunix_sft_inputs_reuse_the_base_tokenizer_of_the_same_folder(notebook, tiny_model_dir, monkeypatch):
+    import transformers
+
+    run_cell("dipg_data", notebook)
+    base = transformers.AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    base_template = base.chat_template
+    TrainingInput = namedtuple("TrainingInput", "input_tokens input_mask")
+    notebook.update(local_model_path=str(tiny_model_dir), BATCH_SIZE=2, TrainingInput=TrainingInput,
+                    MAX_SEQ_LENGTH=512, tokenizer=base)
+
+    def no_second_load(*_args, **_kwargs):
+        raise AssertionError("the base's tokenizer of the same folder must be reused, not loaded again")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", no_second_load)
+    run_cell("tunix_sft_inputs", notebook)
+    assert notebook["dsa_hf_tokenizer"] is not base and base.chat_template == base_template
+    (batch,) = notebook["train_data"]
+    examples, _ = masking.mask_batch(notebook["dsa_train_rows"], notebook["dsa_hf_tokenizer"], 512)
+    for row_tokens, row_mask, (_, example) in zip(batch.input_tokens, batch.input_mask, examples):
+        assert masking.tunix_trained_targets(row_tokens, row_mask) == example.trained_ids()
+    # Another folder's tokenizer (or Tunix's own, not a fast HF one) is not reused.
+    notebook.update(tokenizer=object())
+    with pytest.raises(AssertionError, match="must be reused"):
+        run_cell("tunix_sft_inputs", notebook)
 
 
 def test_tunix_grpo_data_and_rewards(notebook, tokenizer, fake_tunix):

@@ -43,6 +43,7 @@ NUM_GENERATIONS = 4  # GRPO completions per prompt
 MAX_SEQ_LENGTH = 2048  # haystack rows are the longest (~1k tokens); longer rows are dropped, never cut
 MAX_PROMPT_LENGTH = 1536  # GRPO prompt budget: a haystack prompt needs ~1k tokens
 MAX_NEW_TOKENS = 512
+GRADIENT_ACCUMULATION_STEPS = 0  # micro-batches per optimiser step; 0: the notebook's own value
 LOGGING_STEPS = 1  # the loss of every step lands in OUTPUT_DIR/train_log.json
 MAX_TRAIN_ROWS = 0  # 0: the whole train split
 NUM_EVAL_ROWS = 20  # test rows generated and scored in the evaluation cells
@@ -2156,7 +2157,7 @@ training_args = SFTConfig(
     output_dir=output_dir,
     max_steps=max_steps,
     per_device_train_batch_size=2,
-    gradient_accumulation_steps=4,
+    gradient_accumulation_steps=GRADIENT_ACCUMULATION_STEPS or 4,
     learning_rate=learning_rate,
     lr_scheduler_type="cosine",
     warmup_steps=5,
@@ -2262,8 +2263,9 @@ def dsa_generate(prompts, max_new_tokens=None):
 
 
 # %%
-# Sample questions from the test split (never seen in training), answered with the inference cell.
-SAMPLE_ROWS = dsa_test_rows[:3]
+# Sample questions from the test split (never seen in training), answered with the inference cell: the
+# first (at most 3) of the NUM_EVAL_ROWS rows the evaluation scores, so a small run generates no extra row.
+SAMPLE_ROWS = dsa_eval_rows[:3]
 for _row, _reply in zip(SAMPLE_ROWS, dsa_generate([dsa_prompt_messages(r) for r in SAMPLE_ROWS])):
     _parse = parse_strict(_reply)
     print("QUESTION:", split_user_content(_row["messages"][0]["content"])[1])

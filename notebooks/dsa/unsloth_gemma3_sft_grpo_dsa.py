@@ -42,6 +42,7 @@ NUM_GENERATIONS = 4  # GRPO completions per prompt
 MAX_SEQ_LENGTH = 2048  # haystack rows are the longest (~1k tokens); longer rows are dropped, never cut
 MAX_PROMPT_LENGTH = 1536  # GRPO prompt budget: a haystack prompt needs ~1k tokens
 MAX_NEW_TOKENS = 512
+GRADIENT_ACCUMULATION_STEPS = 0  # micro-batches per optimiser step; 0: the notebook's own value
 LOGGING_STEPS = 1  # the loss of every step lands in OUTPUT_DIR/train_log.json
 MAX_TRAIN_ROWS = 0  # 0: the whole train split
 NUM_EVAL_ROWS = 20  # test rows generated and scored in the evaluation cells
@@ -2095,7 +2096,7 @@ sft_trainer = SFTTrainer(
     args=SFTConfig(
         dataset_text_field="text",
         per_device_train_batch_size=2,
-        gradient_accumulation_steps=4,
+        gradient_accumulation_steps=GRADIENT_ACCUMULATION_STEPS or 4,
         warmup_steps=5,
         max_steps=sft_max_steps,
         learning_rate=2e-4,
@@ -2242,7 +2243,7 @@ training_args = dsa_trl_config(GRPOConfig,
     optim="adamw_torch_fused",
     logging_steps=LOGGING_STEPS,
     per_device_train_batch_size=num_generations,  # one prompt x num_generations completions per step (TRL needs divisibility)
-    gradient_accumulation_steps=1,
+    gradient_accumulation_steps=GRADIENT_ACCUMULATION_STEPS or 1,
     num_generations=num_generations,
     max_completion_length=max_seq_length - max_prompt_length,
     max_steps=grpo_max_steps,
@@ -2321,8 +2322,9 @@ def dsa_generate(prompts, max_new_tokens=None):
 
 
 # %%
-# Sample questions from the test split (never seen in training), answered with the inference cell.
-SAMPLE_ROWS = dsa_test_rows[:3]
+# Sample questions from the test split (never seen in training), answered with the inference cell: the
+# first (at most 3) of the NUM_EVAL_ROWS rows the evaluation scores, so a small run generates no extra row.
+SAMPLE_ROWS = dsa_eval_rows[:3]
 for _row, _reply in zip(SAMPLE_ROWS, dsa_generate([dsa_prompt_messages(r) for r in SAMPLE_ROWS])):
     _parse = parse_strict(_reply)
     print("QUESTION:", split_user_content(_row["messages"][0]["content"])[1])
