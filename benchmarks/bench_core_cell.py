@@ -131,6 +131,28 @@ def markdown(shares: list[dict], wheel: dict, command: str) -> str:
         f"{wheel['import_s'] * 1000:.0f} ms |",
         f"| executing the inlined core cell (fresh interpreter, median) | {wheel['exec_s'] * 1000:.0f} ms |",
         "",
+        "## Decision: the notebooks keep the inlined cell, collapsed in Colab; the wheel is for code outside them",
+        "",
+        f"- Size: the cell is {len(core):,} characters, {100 * min(s['core_chars'] / s['code_chars'] for s in shares):.0f}–"
+        f"{100 * max(s['core_chars'] / s['code_chars'] for s in shares):.0f} % of a DSA notebook's code, but Colab now shows "
+        "it as one title line (`# @title … {display-mode: \"form\"}`); in Jupyter it is a comment. Running it costs "
+        f"{wheel['exec_s'] * 1000:.0f} ms against {wheel['import_s'] * 1000:.0f} ms to import the same modules from a wheel.",
+        f"- Installing instead would save nothing a reader sees and add a network step: the wheel installs in "
+        f"{wheel['install_s']:.1f} s here, but a notebook on Colab or Kaggle has no wheel; it would need "
+        "`pip install git+https://github.com/OWNER/REPO@REF` (network, the repository's address, which exists only "
+        "with `--colab-repo`, and a ref). Offline (CI, a Kaggle kernel without internet) the inlined cell would still "
+        "be needed as the fallback, so the notebook would carry both.",
+        "- Determinism: the inlined cell is the kit version that wrote the notebook (tests/test_dsa_notebooks.py "
+        "compares it byte for byte); an installed kit of another version would silently change the masking, the "
+        "parser and the scorer under the same notebook. A pinned ref would have to be known before the commit that "
+        "holds the notebook.",
+        "- Name contract: `adapters/dataflow.py` checks, with `ast`, that every name a kept cell reads is defined "
+        "earlier; the inlined cell defines its names in the notebook, while `from adapters... import *` would hide "
+        "them from that check.",
+        "- So: (1) the collapsed title on the inlined cell, and (2) `make wheel` / `pip install .` for scripts and "
+        "other code that wants the kit as a package (tests/test_packaging.py builds the wheel and imports it in a "
+        "clean interpreter without the checkout).",
+        "",
     ]
     return "\n".join(lines)
 
