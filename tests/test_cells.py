@@ -96,7 +96,9 @@ def test_core_inlines_every_core_module_without_relative_imports(core_source):
     for path in cells.core_module_paths():
         assert f"# ---- adapters/{path.stem}.py" in core_source
     assert core_source.count("from __future__ import annotations") == 1
-    assert core_source.splitlines()[3] == "from __future__ import annotations"  # first statement
+    first = tree.body[0]  # the first statement, below the Colab title and the comment lines
+    assert isinstance(first, ast.ImportFrom) and first.module == "__future__"
+    assert core_source.splitlines()[first.lineno - 1] == "from __future__ import annotations"
 
 
 def test_core_behaves_like_the_kit(notebook):
