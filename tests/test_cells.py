@@ -368,10 +368,19 @@ def test_tunix_sft_inputs_reuse_the_base_tokenizer_of_the_same_folder(notebook, 
     examples, _ = masking.mask_batch(notebook["dsa_train_rows"], notebook["dsa_hf_tokenizer"], 512)
     for row_tokens, row_mask, (_, example) in zip(batch.input_tokens, batch.input_mask, examples):
         assert masking.tunix_trained_targets(row_tokens, row_mask) == example.trained_ids()
-    # Another folder's tokenizer (or Tunix's own, not a fast HF one) is not reused.
-    notebook.update(tokenizer=object())
-    with pytest.raises(AssertionError, match="must be reused"):
-        run_cell("tunix_sft_inputs", notebook)
+    # Not reused: Tunix's TokenizerAdapter, which delegates every attribute to the HF tokenizer it wraps (a
+    # copy of it recurses), or anything that is not an HF tokenizer.
+    class Delegating:
+        def __init__(self, wrapped):
+            self._tokenizer = wrapped
+
+        def __getattr__(self, name):
+            return getattr(self._tokenizer, name)
+
+    for other in (Delegating(base), object()):
+        notebook.update(tokenizer=other)
+        with pytest.raises(AssertionError, match="must be reused"):
+            run_cell("tunix_sft_inputs", notebook)
 
 
 def test_tunix_grpo_data_and_rewards(notebook, tokenizer, fake_tunix):

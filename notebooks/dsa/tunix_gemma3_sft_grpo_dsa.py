@@ -2119,12 +2119,14 @@ from tunix.sft import peft_trainer
 # token i, Tunix's shifted convention). Offsets need a fast tokenizer: the HF one shares Gemma-3's vocabulary.
 import copy
 
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-# The base's own HF tokenizer of the same folder is reused (a copy, so the template set here stays ours),
-# not loaded a second time; anything else (Tunix's SentencePiece tokenizer, another folder) -> load it.
+# The base's own HF fast tokenizer of the same folder is reused (a copy, so the template set here stays
+# ours), not loaded a second time; anything else (Tunix's tokenizer or its TokenizerAdapter around an HF
+# one, another folder) -> load it.
 _dsa_base_tokenizer = globals().get("tokenizer")
-if getattr(_dsa_base_tokenizer, "is_fast", False) and str(getattr(_dsa_base_tokenizer, "name_or_path", "")) == str(local_model_path):
+if (isinstance(_dsa_base_tokenizer, PreTrainedTokenizerBase) and _dsa_base_tokenizer.is_fast
+        and str(_dsa_base_tokenizer.name_or_path) == str(local_model_path)):
     dsa_hf_tokenizer = copy.copy(_dsa_base_tokenizer)
 else:
     dsa_hf_tokenizer = AutoTokenizer.from_pretrained(local_model_path)
