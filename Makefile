@@ -57,6 +57,15 @@ demo-notebook: env models data
 	@echo "training log:      $(DEMO)/out/train_log.json"
 	@echo "evaluation:        $(DEMO)/out/eval_after_SFT.json"
 
+# The kit as a wheel (dist/dsa_notebook_kit-*.whl, the `adapters` package; numpy its one dependency), built
+# offline with the venv's setuptools; `pip install dist/*.whl` or `pip install .` installs it.
+.PHONY: wheel
+wheel: env
+	rm -rf build dsa_notebook_kit.egg-info
+	$(PIP) wheel . --no-deps --no-build-isolation -q -w dist
+	rm -rf build dsa_notebook_kit.egg-info
+	@ls -l dist/dsa_notebook_kit-*.whl
+
 test: env models data env-families
 	$(PY) -m pytest -q
 

@@ -41,6 +41,28 @@ def _venv_versions(venv: str, packages: tuple[str, ...]) -> str:
     return ", ".join(done.stdout.split())
 
 
+def cell_times(executed: Path) -> list[tuple[float, str]]:
+    """``[(seconds, label), ...]`` of each executed code cell (papermill's per-cell duration), slowest first.
+
+    The label is the kit cell's name for a cell the patcher inserted, else the cell's first code line.
+    """
+    if not executed.is_file():
+        return []
+    cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
+    out = []
+    for cell in cells:
+        duration = (cell.get("metadata", {}).get("papermill", {}) or {}).get("duration")
+        if cell["cell_type"] != "code" or duration is None:
+            continue
+        kit = cell["metadata"].get("dsa_kit", {}).get("cell")
+        source = "".join(cell["source"])
+        first = next((line.strip() for line in source.split("\n")
+                      if line.strip() and not line.lstrip().startswith("#")), "")
+        label = f"kit `{kit}`" if kit else f"`{first[:60].replace('|', '/')}`"
+        out.append((float(duration), label))
+    return sorted(out, key=lambda item: -item[0])
+
+
 PACKAGES = {"trl": ("torch", "transformers", "trl", "peft"),
             "unsloth": ("torch", "unsloth", "transformers", "trl"),
             "tunix": ("google-tunix", "jax", "flax", "transformers")}
@@ -54,13 +76,14 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", metavar="DIR", help="keep run folders under DIR (default: a temp folder)")
     args = parser.parse_args(argv)
     names = args.family or sorted(FAMILIES)
-    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="dsa_bench_nb_"))
+    base = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="dsa_bench_nb_"))
     rows = []
+    profiles: dict[str, tuple[float, list]] = {}
     for name in names:
         family = FAMILIES[name]
         why = missing_requirements(family) or family.not_run
         if why:
-            rows.append((name, family.kernel, None, None, f"not run: {why}"))
+            rows.append((name, family.kernel, None, None, None, f"not run: {why}"))
             print(f"{name}: not run: {why}", flush=True)
             continue
         run = run_notebook(family, base / name)
@@ -69,8 +92,11 @@ def main(argv=None) -> int:
         log = run["out_dir"] / "train_log.json"
         if log.is_file():
             losses = "losses " + " -> ".join(f"{x:.4f}" for x in json.loads(log.read_text())["losses"])
-        rows.append((name, family.kernel, run["wall_s"], run["peak_rss_mb"], f"{status}; {losses}".strip("; ")))
-        print(f"{name}: {run['wall_s']:.1f} s, peak {run['peak_rss_mb']:.0f} MiB, {status}", flush=True)
+        rows.append((name, family.kernel, run["wall_s"], run.get("cpu_s"), run["peak_rss_mb"],
+                     f"{status}; {losses}".strip("; ")))
+        profiles[name] = (run["wall_s"], cell_times(run["executed"]))
+        print(f"{name}: {run['wall_s']:.1f} s, CPU {run.get('cpu_s') or 0:.1f} s, peak {run['peak_rss_mb']:.0f} MiB, "
+              f"{status}", flush=True)
     command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/bench_notebooks.py", *(argv or sys.argv[1:])])
     lines = [
         "# DSA notebooks: papermill wall time and peak memory (tiny model)",
@@ -84,15 +110,26 @@ def main(argv=None) -> int:
         f"papermill {importlib.metadata.version('papermill')}; load average at the end "
         f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} (other jobs share these CPUs).",
         "",
-        "| family | kernel | wall time (s) | peak RSS, papermill + kernel (MiB) | result | versions |",
-        "| --- | --- | ---: | ---: | --- | --- |",
+        "| family | kernel | wall time (s) | CPU time, papermill + kernel (s) | peak RSS, papermill + kernel (MiB) "
+        "| result | versions |",
+        "| --- | --- | ---: | ---: | ---: | --- | --- |",
     ]
-    for name, kernel, wall, peak, note in rows:
+    for name, kernel, wall, cpu, peak, note in rows:
         wall_s = f"{wall:.1f}" if wall is not None else "-"
+        cpu_s = f"{cpu:.1f}" if cpu is not None else "-"
         peak_s = f"{peak:.0f}" if peak is not None else "-"
-        lines.append(f"| {name} | `{kernel}` | {wall_s} | {peak_s} | {note} | "
+        lines.append(f"| {name} | `{kernel}` | {wall_s} | {cpu_s} | {peak_s} | {note} | "
                      f"{_venv_versions(FAMILIES[name].venv, PACKAGES[name])} |")
-    lines += ["", "Wall time includes kernel start, imports, model load, training, generation and scoring.", ""]
+    lines += ["", "Wall time includes kernel start, imports, model load, training, generation and scoring. CPU time "
+              "is the user + system seconds of papermill and its kernel: other jobs on the machine stretch the wall "
+              "time, much less the CPU time; on an idle 2-core machine the wall time is about the CPU time over the "
+              "cores a run keeps busy (1 to 2).", ""]
+    for name, (wall, times) in profiles.items():
+        in_cells = sum(t for t, _ in times)
+        top = ", ".join(f"{label} {t:.1f} s" for t, label in times[:6])
+        lines += [f"Where {name}'s {wall:.1f} s go (papermill's per-cell durations): {len(times)} code cells "
+                  f"{in_cells:.1f} s, outside the cells (papermill start, kernel start, notebook I/O) "
+                  f"{wall - in_cells:.1f} s; slowest cells: {top}.", ""]
     text = "\n".join(lines)
     print(text)
     if args.markdown:
@@ -100,7 +137,7 @@ def main(argv=None) -> int:
         tmp = Path(args.markdown).with_suffix(".md.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, args.markdown)
-    return 0 if all(r[2] is None or "FAILED" not in r[4] for r in rows) else 1
+    return 0 if all(r[2] is None or "FAILED" not in r[5] for r in rows) else 1
 
 
 if __name__ == "__main__":

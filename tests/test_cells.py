@@ -96,7 +96,9 @@ def test_core_inlines_every_core_module_without_relative_imports(core_source):
     for path in cells.core_module_paths():
         assert f"# ---- adapters/{path.stem}.py" in core_source
     assert core_source.count("from __future__ import annotations") == 1
-    assert core_source.splitlines()[3] == "from __future__ import annotations"  # first statement
+    first = tree.body[0]  # the first statement, below the Colab title and the comment lines
+    assert isinstance(first, ast.ImportFrom) and first.module == "__future__"
+    assert core_source.splitlines()[first.lineno - 1] == "from __future__ import annotations"
 
 
 def test_core_behaves_like_the_kit(notebook):
@@ -264,7 +266,13 @@ def test_evaluation_cells_score_replies(notebook, tmp_path):
     run_cell("evaluate_rerun", notebook)
     after = results["after GRPO"]
     assert after["strict_format"] == 0.0 and after["failure_kinds"] == {"missing_tag": 3}
-    run_cell("sample_questions", notebook)  # prints; must not raise
+    asked = []
+    notebook["dsa_generate"] = lambda prompts, max_new_tokens=None: asked.extend(prompts) or ["x"] * len(prompts)
+    for rows in (3, 1):  # the samples are the first (at most 3) evaluated rows: no extra generation
+        asked.clear()
+        notebook["dsa_eval_rows"] = notebook["dsa_test_rows"][:rows]
+        run_cell("sample_questions", notebook)
+        assert asked == [notebook["dsa_prompt_messages"](r) for r in notebook["dsa_test_rows"][: min(rows, 3)]]
 
 
 # ------------------------------------------------------------------------------------ Tunix cells
@@ -338,6 +346,41 @@ def test_tunix_sft_inputs_match_the_masking_core(notebook, tokenizer, tiny_model
         # Tunix trains input_tokens[1:] where input_mask[1:]: exactly the reply and its <end_of_turn>
         assert masking.tunix_trained_targets(row_tokens, row_mask) == example.trained_ids()
         assert example.trained_ids()[-1] == 106
+
+
+def test_tunix_sft_inputs_reuse_the_base_tokenizer_of_the_same_folder(notebook, tiny_model_dir, monkeypatch):
+    import transformers
+
+    run_cell("dipg_data", notebook)
+    base = transformers.AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    base_template = base.chat_template
+    TrainingInput = namedtuple("TrainingInput", "input_tokens input_mask")
+    notebook.update(local_model_path=str(tiny_model_dir), BATCH_SIZE=2, TrainingInput=TrainingInput,
+                    MAX_SEQ_LENGTH=512, tokenizer=base)
+
+    def no_second_load(*_args, **_kwargs):
+        raise AssertionError("the base's tokenizer of the same folder must be reused, not loaded again")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", no_second_load)
+    run_cell("tunix_sft_inputs", notebook)
+    assert notebook["dsa_hf_tokenizer"] is not base and base.chat_template == base_template
+    (batch,) = notebook["train_data"]
+    examples, _ = masking.mask_batch(notebook["dsa_train_rows"], notebook["dsa_hf_tokenizer"], 512)
+    for row_tokens, row_mask, (_, example) in zip(batch.input_tokens, batch.input_mask, examples):
+        assert masking.tunix_trained_targets(row_tokens, row_mask) == example.trained_ids()
+    # Not reused: Tunix's TokenizerAdapter, which delegates every attribute to the HF tokenizer it wraps (a
+    # copy of it recurses), or anything that is not an HF tokenizer.
+    class Delegating:
+        def __init__(self, wrapped):
+            self._tokenizer = wrapped
+
+        def __getattr__(self, name):
+            return getattr(self._tokenizer, name)
+
+    for other in (Delegating(base), object()):
+        notebook.update(tokenizer=other)
+        with pytest.raises(AssertionError, match="must be reused"):
+            run_cell("tunix_sft_inputs", notebook)
 
 
 def test_tunix_grpo_data_and_rewards(notebook, tokenizer, fake_tunix):

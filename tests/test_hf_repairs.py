@@ -81,6 +81,35 @@ def test_trl_config_without_bf16_gets_the_flag():
     assert not hr.TRL_BF16_DEFAULT_FALLBACK.applies("args = SFTConfig(**kwargs)", "")
 
 
+@pytest.mark.parametrize("has_cuda", [False, True])
+def test_trl_gradient_checkpointing_is_off_without_cuda_in_the_real_config(has_cuda, tmp_path):
+    # TRL's own SFTConfig built from the repaired source: off without CUDA, TRL's default (True) with it.
+    from trl import SFTConfig
+
+    source = f"args = SFTConfig(\n    output_dir={str(tmp_path)!r},\n    bf16=False,\n    report_to='none',\n)"
+    fixed = _run(hr.TRL_CPU_SETTINGS_FALLBACK, source)
+    assert "gradient_checkpointing=DSA_HAS_CUDA" in fixed
+    namespace = {"DSA_HAS_CUDA": has_cuda, "SFTConfig": SFTConfig}
+    exec(fixed, namespace)
+    assert namespace["args"].gradient_checkpointing is has_cuda
+    assert SFTConfig(output_dir=str(tmp_path), bf16=False, report_to="none").gradient_checkpointing is True
+
+
+def test_trl_cpu_settings_cover_author_flags_and_leave_the_rest():
+    assert _run(hr.TRL_CPU_SETTINGS_FALLBACK, "a = GRPOConfig(gradient_checkpointing=True, x=1)") == (
+        "a = GRPOConfig(gradient_checkpointing=DSA_HAS_CUDA, x=1)")
+    assert _run(hr.TRL_CPU_SETTINGS_FALLBACK, "a = TrainingArguments(gradient_checkpointing=True)") == (
+        "a = TrainingArguments(gradient_checkpointing=DSA_HAS_CUDA)")
+    assert _run(hr.TRL_CPU_SETTINGS_FALLBACK, "a = SFTConfig(activation_checkpointing=True)") == (
+        "a = SFTConfig(activation_checkpointing=DSA_HAS_CUDA)")  # transformers' new name for it
+    for kept in ("a = SFTConfig(**kwargs)", "a = SFTConfig(gradient_checkpointing=False)",
+                 "a = SFTConfig(activation_checkpointing=False)",
+                 "a = TrainingArguments(x=1)",  # transformers' default is already off
+                 "a = SFTConfig(gradient_checkpointing=True if DSA_HAS_CUDA else False)"):
+        assert not hr.TRL_CPU_SETTINGS_FALLBACK.applies(kept, kept), kept
+    assert hr.TRL_CPU_SETTINGS_FALLBACK in hr.HARDWARE_FALLBACKS
+
+
 def test_cuda_device_literal():
     fixed = _run(hr.CUDA_DEVICE_FALLBACK, 'm = load(x, device_map="cuda")\ny = t.to("cuda:0")\nz = load(x, device_map="auto")')
     assert 'device_map=("cuda" if DSA_HAS_CUDA else "cpu")' in fixed

@@ -2,9 +2,19 @@
 # SFT inputs for Tunix's PeftTrainer with the token-exact mask: one tokenization of the whole rendered
 # conversation, loss on the reply and its <end_of_turn> only (input_mask[i] weights the prediction of
 # token i, Tunix's shifted convention). Offsets need a fast tokenizer: the HF one shares Gemma-3's vocabulary.
-from transformers import AutoTokenizer
+import copy
 
-dsa_hf_tokenizer = AutoTokenizer.from_pretrained(local_model_path)
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+# The base's own HF fast tokenizer of the same folder is reused (a copy, so the template set here stays
+# ours), not loaded a second time; anything else (Tunix's tokenizer or its TokenizerAdapter around an HF
+# one, another folder) -> load it.
+_dsa_base_tokenizer = globals().get("tokenizer")
+if (isinstance(_dsa_base_tokenizer, PreTrainedTokenizerBase) and _dsa_base_tokenizer.is_fast
+        and str(_dsa_base_tokenizer.name_or_path) == str(local_model_path)):
+    dsa_hf_tokenizer = copy.copy(_dsa_base_tokenizer)
+else:
+    dsa_hf_tokenizer = AutoTokenizer.from_pretrained(local_model_path)
 dsa_hf_tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
 _dsa_masked, _dsa_dropped = mask_batch([dsa_training_messages(r) for r in dsa_train_rows], dsa_hf_tokenizer, MAX_SEQ_LENGTH)
 _dsa_examples = [example for _, example in _dsa_masked]

@@ -201,6 +201,66 @@ TRL_BF16_DEFAULT_FALLBACK = edit_repair(
 )
 
 
+# What TRL lets a config switch off that costs CPU time each step (trl 1.16; benchmarks/bench_trl_step.py
+# measures it on the real 270M): keyword -> why it is off (False) without CUDA. SFTTrainer's other per-step work over
+# the 262k vocabulary has no switch: its fused LM head always computes entropy and top-1 accuracy for the
+# logs (``add_fused_lm_head(outputs=("log_probs", "entropy", "is_top1"))``) and, without Triton (CPU),
+# projects every position, prompt and padding included, not only the trained ones.
+TRL_CPU_OFF = {
+    "gradient_checkpointing": "TRL configs default to gradient_checkpointing=True, which runs every layer's forward "
+    "twice per step to save GPU memory; on a CPU it only costs time",
+}
+
+
+# transformers 5.2x renamed gradient_checkpointing to activation_checkpointing (the old name an alias until v6).
+_CPU_OFF_ALIASES = {"gradient_checkpointing": ("activation_checkpointing",)}
+
+
+def _find_trl_cpu_settings(source: str, tree: ast.Module) -> list[Edit]:
+    """TRL configs / TrainingArguments: each :data:`TRL_CPU_OFF` keyword -> ``DSA_HAS_CUDA`` (set to a
+    constant True by the author, or left to TRL's default True); a config hiding keywords in ``**kwargs`` is
+    left alone."""
+    parents = _parents(tree)
+    edits = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and call_name(node) in TRL_CONFIGS + ("TrainingArguments",)):
+            continue
+        if _gated(node, parents):
+            continue
+        given = {k.arg: k for k in node.keywords}
+        if None in given:
+            continue
+        missing = []
+        for key in TRL_CPU_OFF:
+            names = (key, *_CPU_OFF_ALIASES.get(key, ()))
+            for name in names:
+                if name in given and _const(given[name].value) is True:
+                    start, end = span(source, given[name].value)
+                    edits.append((start, end, "DSA_HAS_CUDA"))
+            if not any(name in given for name in names) and call_name(node) != "TrainingArguments":
+                missing.append(key)  # TrainingArguments: transformers' own default is already off
+        open_paren = span(source, node.func)[1]
+        if not missing or source[open_paren] != "(":
+            continue
+        if source[open_paren + 1 : open_paren + 2] == "\n":
+            text = "".join(f"\n    {key}=DSA_HAS_CUDA,  # DSA kit: TRL's default True only costs time on a CPU"
+                           for key in missing)
+        else:
+            text = "".join(f"{key}=DSA_HAS_CUDA, " for key in missing)
+        edits.append((open_paren + 1, open_paren + 1, text))
+    return edits
+
+
+TRL_CPU_SETTINGS_FALLBACK = edit_repair(
+    "hw_trl_cpu_settings",
+    r"\b(" + "|".join(TRL_CONFIGS + ("TrainingArguments",)) + r")\(",
+    _find_trl_cpu_settings,
+    "hardware fallback: " + "; ".join(f"{why}, so without CUDA it is off ({key}=DSA_HAS_CUDA)"
+                                      for key, why in TRL_CPU_OFF.items())
+    + " (benchmarks/results/trl_step.md)",
+)
+
+
 def _find_optim(source: str, tree: ast.Module) -> list[Edit]:
     parents = _parents(tree)
     edits = []
@@ -566,6 +626,7 @@ HARDWARE_FALLBACKS = (
     HALF_DTYPE_FALLBACK,
     TRAINING_FLAGS_FALLBACK,
     TRL_BF16_DEFAULT_FALLBACK,
+    TRL_CPU_SETTINGS_FALLBACK,
     OPTIM_FALLBACK,
     ATTENTION_FALLBACK,
     CUDA_DEVICE_FALLBACK,

@@ -156,7 +156,20 @@ def _knob(pattern: str, name: str, target: str) -> Repair:
     )
 
 
+def _knob_or_own(name: str, target: str) -> Repair:
+    """A literal knob the run may override (``gradient_accumulation_steps=4`` ->
+    ``gradient_accumulation_steps=GRADIENT_ACCUMULATION_STEPS or 4``): the parameter's 0 keeps the author's value."""
+    regex = rf"\b({name})(\s*=\s*)(\d+)\b"
+    return Repair(
+        name=f"knob_{name}",
+        detect=regex,
+        fix=lambda s: re.sub(regex, rf"\1\2{target} or \3", s),
+        reason=f"{name} literal -> {target} or the literal (parameters cell; 0 keeps the notebook's value)",
+    )
+
+
 HF_KNOB_REPAIRS = (
+    _knob_or_own("gradient_accumulation_steps", "GRADIENT_ACCUMULATION_STEPS"),
     _knob("max_steps", "max_steps", "MAX_STEPS"),
     _knob("max_seq_length", "max_seq_length", "MAX_SEQ_LENGTH"),
     _knob("max_length", "max_length", "MAX_SEQ_LENGTH"),
