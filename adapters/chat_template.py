@@ -358,3 +358,72 @@ def set_generation_stops(model, tokenizer) -> tuple[int, ...]:
     model.generation_config.eos_token_id = list(kwargs["eos_token_id"])
     model.generation_config.pad_token_id = kwargs["pad_token_id"]
     return tuple(kwargs["eos_token_id"])
+
+
+# ---------------------------------------------------------------------------- notebooks: which template
+
+# Plain ChatML (``<|im_start|>role\n...<|im_end|>\n``), written verbatim: the template a ChatML model
+# (Qwen, SmolLM2) falls back to when the template it ships rewrites the DIPG reply (Qwen3's moves the
+# ``<think>`` block and adds a blank line after ``</think>``) or a notebook replaced it with its own.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+CHATML_MARKERS = ("<|im_start|>", "<|im_end|>")
+
+# A DIPG-shaped conversation (context + question, the three-tag reply): what a template must express.
+PROBE_CONVERSATION = (
+    {"role": "system", "content": "You are a careful clinical assistant."},
+    {"role": "user", "content": "<context>\nThe protocol caps the dose at 2 mg.\n</context>\n\n<question>\nWhat is the cap?\n</question>"},
+    {"role": "assistant", "content": "<think>\nThe context states the cap.\n</think>\n<proof>\n- \"The protocol caps the dose at 2 mg.\"\n</proof>\n<answer>\n2 mg.\n</answer>"},
+)
+
+
+def template_name(tokenizer) -> str:
+    """The template family by its end of turn: ``"Gemma"``, ``"ChatML"``, ``"Llama-3"`` or ``"the model's own"``."""
+    if uses_gemma_path(tokenizer):
+        return "Gemma"
+    end = read_template(tokenizer).end_of_turn
+    return {"<|im_end|>": "ChatML", "<|eot_id|>": "Llama-3"}.get(end, "the model's own")
+
+
+def _expresses(tokenizer, messages: Sequence[dict]) -> str | None:
+    """None when the tokenizer's current template renders ``messages`` with each reply verbatim, else why not."""
+    try:
+        render_with_template(messages, tokenizer)
+    except DSAError as exc:
+        return str(exc)
+    return None
+
+
+def choose_chat_template(tokenizer, messages: Sequence[dict] = PROBE_CONVERSATION) -> str:
+    """Set the chat template the kit renders, masks and stops with -> a one-line description.
+
+    Gemma tokenizer: the kit's Gemma template (as always). Otherwise the tokenizer's own template when it
+    expresses ``messages`` (a DIPG conversation: assistant role, special end-of-turn token, the reply
+    verbatim after the generation prompt); else :data:`CHATML_TEMPLATE` when the vocabulary has ChatML's
+    special turn markers; else :class:`TemplateError`.
+    """
+    tok = _text_tokenizer(tokenizer)
+    if uses_gemma_path(tok):
+        tok.chat_template = GEMMA_CHAT_TEMPLATE
+        return "Gemma (the kit's Gemma-3 template)"
+    why = _expresses(tok, messages) if getattr(tok, "chat_template", None) else "the tokenizer has no chat template"
+    if why is None:
+        return f"{template_name(tok)} (the model's own template)"
+    vocab = tok.get_vocab()
+    specials = special_ids(tok)
+    if all(marker in vocab and vocab[marker] in specials for marker in CHATML_MARKERS):
+        tok.chat_template = CHATML_TEMPLATE
+        if _expresses(tok, messages) is None:
+            return f"ChatML (the kit's plain ChatML; the model's own cannot express a DIPG row: {why})"
+    raise TemplateError(f"no chat template can express a DIPG row for this tokenizer ({why}); set tokenizer.chat_template")
+
+
+def describe_stops(tokenizer) -> str:
+    """The stop ids as tokens: ``"<|im_end|> (2)"``; several joined by ``", "``."""
+    tok = _text_tokenizer(tokenizer)
+    return ", ".join(f"{tok.convert_ids_to_tokens(i)} ({i})" for i in stop_token_ids(tok))
+

@@ -20,6 +20,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "tiny-gemma3"
+# A tiny ChatML model (SmolLM2's tokenizer and template): real notebooks written for a non-Gemma model run on it
+# with its own template and stop ids (issue 13), the others on the tiny Gemma-3.
+CHATML_MODEL = ROOT / "models" / "tiny-smollm2"
+REAL_NOTEBOOK_MODELS = {"unsloth_qwen3_4b_grpo": CHATML_MODEL}
 DATA = ROOT / "data" / "dipg"
 
 # 3 optimiser steps; rows of at most 300 tokens (the shortest DIPG rows are ~260, and the 262k-entry
@@ -179,7 +183,8 @@ def run_real_notebook(path: Path, run_dir: Path, timeout: float = 1800, knobs: d
     if adapt.returncode != 0:
         return {**result, "returncode": None, "wall_s": None, "peak_rss_mb": None, "stderr": "",
                 "freeze_changed": False}
-    params = {**KNOBS, **GRPO_KNOBS, **ENVIRONMENT_KNOBS[environment], **(knobs or {})}
+    params = {**KNOBS, **GRPO_KNOBS, **ENVIRONMENT_KNOBS[environment], "MODEL_ID": str(real_notebook_model(path)),
+              **(knobs or {})}
     before = pip_freeze(venv)
     run = run_on_kernel(adapted, run_dir, environment, params, timeout)
     after = pip_freeze(venv)
@@ -192,14 +197,18 @@ def run_real_notebook(path: Path, run_dir: Path, timeout: float = 1800, knobs: d
             "evals": evals, "executed": run_dir / "executed.ipynb", "out_dir": out}
 
 
-def environment_missing(environment: str) -> str | None:
-    """Why a notebook of ``environment`` cannot run here (model, data, venv, kernel or papermill absent).
+def real_notebook_model(path: Path) -> Path:
+    """The offline model a real notebook runs on: the tiny ChatML one for a non-Gemma base, else the tiny Gemma-3."""
+    return REAL_NOTEBOOK_MODELS.get(Path(path).stem, MODEL)
 
-    None when nothing is missing.
+
+def environment_missing(environment: str, model: Path = MODEL) -> str | None:
+    """Why a notebook of ``environment`` cannot run here on ``model`` (model, data, venv, kernel or papermill
+    absent). None when nothing is missing.
     """
     venv, kernel = ENVIRONMENTS[environment]
-    if not MODEL.exists():
-        return f"the tiny model is missing ({MODEL}; make models)"
+    if not model.exists():
+        return f"the tiny model is missing ({model}; make models)"
     if not DATA.exists():
         return f"the offline dataset is missing ({DATA}; make data)"
     if not (ROOT / venv / "bin" / "python").exists():
@@ -240,20 +249,21 @@ def run_on_kernel(notebook: Path, run_dir: Path, environment: str, params: dict,
 EVAL_SUMMARY_KEYS = ("strict_format", "gym_mean_reward", "safe", "hallucination", "refusal", "format_error")
 
 
-def masking_reference(max_train_rows: int, max_seq_length: int) -> dict:
-    """The masking core on a notebook's SFT rows (the first ``max_train_rows`` train rows of DATA).
+def masking_reference(max_train_rows: int, max_seq_length: int, model: Path = MODEL) -> dict:
+    """The masking core on a notebook's SFT rows (the first ``max_train_rows`` train rows of DATA), with
+    ``model``'s tokenizer: the kit's Gemma-3 template for a Gemma tokenizer, else the tokenizer's own.
 
     -> {"kept", "dropped", "trained_tokens", "total_tokens", "trained_share"}; rows whose reply
     ``max_seq_length`` would cut are dropped, as the kit's SFT cells do.
     """
     from transformers import AutoTokenizer
 
-    from .chat import GEMMA_CHAT_TEMPLATE
+    from .chat_template import choose_chat_template
     from .dataset import load_splits
     from .masking import mask_batch
 
-    tokenizer = AutoTokenizer.from_pretrained(MODEL)
-    tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    choose_chat_template(tokenizer)
     rows = list(load_splits(str(DATA))["train"])[:max_train_rows]
     conversations = [[m for m in row["messages"] if m["role"] in ("user", "assistant")] for row in rows]
     masked, dropped = mask_batch(conversations, tokenizer, max_seq_length)

@@ -72,6 +72,8 @@ class Adapted:
     inherited: list[tuple[int, str]] = field(default_factory=list)
     # The Colab URL the header's badge links to; None when no repository/path was known (no badge written).
     badge: str | None = None
+    # Which chat template and stop tokens the notebook uses, as far as MODEL_ID tells (the report's line).
+    chat: str | None = None
 
     def reasons_starting(self, prefix: str) -> list[tuple[int | None, str]]:
         """(output index, reason part) for every report reason part that starts with ``prefix``."""
@@ -225,7 +227,11 @@ def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str
     """
     nb = copy.deepcopy(nb)
     recipe, why = detect_family(nb, family)
-    values = _parameter_values(recipe, model_id, dataset_id, _existing_parameters(nb))
+    existing = _existing_parameters(nb)
+    own_model = recipe.model_default([c.source for c in nb.cells if c.cell_type == "code"]) if recipe.model_default and model_id is None else None
+    values = _parameter_values(recipe, model_id if own_model is None else own_model, dataset_id, existing)
+    if own_model is not None and "MODEL_ID" in existing:
+        values["MODEL_ID"] = existing["MODEL_ID"]
     old_badge, old_provenance = _existing_header(nb)
     if colab_repo and notebook_path:
         badge = (colab_repo, colab_branch, notebook_path)
@@ -416,8 +422,37 @@ def adapt(nb, family: str = "auto", model_id: str | None = None, dataset_id: str
                      provided={name: (kit, position[id(cell)]) for name, (kit, cell) in provided.items()},
                      inherited=[(position[id(cell)], name) for cell, name in inherited],
                      badge=COLAB_URL.format(repo=badge[0], branch=badge[1], path=badge[2]) if badge else None)
+    result.chat = chat_report_line(recipe, str(values.get("MODEL_ID") or ""))
     check_output(nb)
     return result
+
+
+# What a model id says about its template, before any tokenizer is loaded (the patch report): substrings of
+# the lower-cased id -> (template, stop tokens). None of them: read from the tokenizer at run time.
+MODEL_ID_TEMPLATES = (
+    ("gemma", ("Gemma", "<end_of_turn>, <eos>")),
+    ("qwen", ("ChatML", "<|im_end|>, <|endoftext|>")),
+    ("smollm", ("ChatML", "<|im_end|>")),
+    ("llama-3", ("Llama-3", "<|eot_id|>, <|end_of_text|>")),
+    ("llama3", ("Llama-3", "<|eot_id|>, <|end_of_text|>")),
+)
+
+
+def template_from_model_id(model_id: str) -> tuple[str, str] | None:
+    """``"unsloth/Qwen3-4B-Base"`` -> ``("ChatML", "<|im_end|>, <|endoftext|>")``; None when the id does not say."""
+    lowered = (model_id or "").lower()
+    return next((found for key, found in MODEL_ID_TEMPLATES if key in lowered), None)
+
+
+def chat_report_line(recipe: Recipe, model_id: str) -> str:
+    """The report's ``chat template:`` line: the template and stop tokens MODEL_ID implies (Tunix: Gemma-3 only)."""
+    if recipe.environment == "tunix":
+        return "Gemma, stops <end_of_turn>, <eos> (Tunix runs Gemma-3 only)"
+    found = template_from_model_id(model_id)
+    if found is None:
+        return (f"read from MODEL_ID {model_id!r}'s tokenizer at run time (the model's own when it can express a "
+                "DIPG row, else plain ChatML); the notebook prints it")
+    return f"{found[0]}, stops {found[1]} (from MODEL_ID {model_id!r}; the notebook prints its tokenizer's at run time)"
 
 
 def _enforce_name_contract(nb, out_cells, rows, base_position):
@@ -550,6 +585,8 @@ def format_report(result: Adapted) -> str:
     lines.append("totals: " + ", ".join(f"{k} {v}" for k, v in result.counts().items()))
     lines.append(f"colab badge: {result.badge}" if result.badge else
                  "colab badge: left out (no --colab-repo, and no GitHub 'origin' remote or --colab-path for the output)")
+    if result.chat:
+        lines.append(f"chat template: {result.chat}")
     for name, (kit, reader) in sorted(result.provided.items()):
         lines.append(f"provides: {name} (kit cell {kit}; first read by cell {reader})")
     for reader, name in result.inherited:

@@ -20,9 +20,11 @@ command's train/after/before phases on 2 CPU cores, 23-29 min per ablation.)
 Every phase is a separate folder under ``--out``; a phase whose folder is complete is skipped, so an
 interrupted run resumes. Seeds are explicit; CPU only.
 
-``--model`` names any transformers folder whose own chat template renders rows as the kit's masking
-and generation do (:func:`require_kit_template`); today that is Gemma-3's. Another model (e.g. the
-ChatML ``models/smollm2-135m``) is refused with exit 2 rather than trained on turns it never saw.
+``--model`` names any transformers folder whose chat template can express the DIPG rows
+(:func:`require_kit_template`): Gemma-3 through the kit's Gemma rendering, any other (e.g. the ChatML
+``models/smollm2-135m``) through its own template, for masks, prompts and stop ids alike. A template that
+cannot (none, no assistant role, no special end-of-turn token, a reply not written verbatim) is refused with
+exit 2 before anything runs.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.chat import STOP_TOKEN_IDS, render_conversation  # noqa: E402
 from adapters.dataset import load_splits  # noqa: E402
-from adapters.errors import ConversationError, DSAError  # noqa: E402
+from adapters.chat_template import PROBE_CONVERSATION, render_with_template, uses_gemma_path  # noqa: E402
+from adapters.errors import ConversationError, DSAError, TemplateError  # noqa: E402
 from adapters.masking import mask_batch, to_trl_tokenized  # noqa: E402
 from adapters.training import learning_rate, masked_loss  # noqa: E402,F401  (re-exported: demo, tests)
 
@@ -61,25 +64,34 @@ def model_label(model: str | Path) -> str:
 
 
 def require_kit_template(tokenizer, model: str | Path = "model") -> None:
-    """Raise :class:`ConversationError` unless ``tokenizer``'s own chat template is the kit's rendering.
+    """Raise :class:`ConversationError` (a :class:`TemplateError` for a template that cannot express the rows)
+    unless the kit can mask, prompt and stop with ``tokenizer``'s chat template.
 
-    Training rows are masked by :func:`adapters.masking.mask_batch` and prompts rendered and cut by
-    ``scripts/eval_simple.py`` (``adapters.chat.render_prompt``, ``adapters.generation.generate``), which
-    render Gemma-3 turns and stop on ids 106 and 1. On a model with another template they would train
-    turns the model never saw and stop on ordinary tokens (in SmolLM2's vocabulary 106 is ``z`` and 1 is
-    ``<|im_start|>``): the run would be silently wrong, so it is refused. The checks: each of
-    :data:`TEMPLATE_PROBES` renders byte for byte alike both ways, and the stop ids are ``<end_of_turn>``
-    and ``<eos>`` in this vocabulary.
+    Training rows are masked by :func:`adapters.masking.mask_batch` and prompts rendered by
+    ``scripts/eval_simple.py`` (``adapters.chat_template.model_prompt``, ``adapters.generation.generate``),
+    which take the rendering and the stop ids from the tokenizer: Gemma's path renders Gemma-3 turns and stops
+    on 106 and 1, any other template renders itself and stops on its end of turn (ChatML: ``<|im_end|>``).
+    The checks: a Gemma tokenizer's own template renders each of :data:`TEMPLATE_PROBES` byte for byte as the
+    kit does and 106/1 are ``<end_of_turn>``/``<eos>``; another template expresses each probe and a DIPG-shaped conversation
+    (:func:`adapters.chat_template.render_with_template`: assistant role, special end-of-turn token, the reply
+    verbatim after the generation prompt).
     """
     if not getattr(tokenizer, "chat_template", None):
         raise ConversationError(f"{model}: the tokenizer has no chat template")
+    if not uses_gemma_path(tokenizer):
+        for messages in (*TEMPLATE_PROBES, list(PROBE_CONVERSATION)):
+            try:
+                render_with_template(messages, tokenizer)
+            except DSAError as exc:
+                raise TemplateError(f"{model}: its chat template cannot express the DIPG rows ({exc})") from None
+        return
     for messages in TEMPLATE_PROBES:
         theirs = tokenizer.apply_chat_template(messages, tokenize=False)
         ours = render_conversation(messages).text
         if theirs != ours:
             raise ConversationError(
                 f"{model}: its chat template renders {theirs[:48]!r}..., but the kit masks, prompts and "
-                f"stops as Gemma-3 ({ours[:48]!r}...)"
+                f"stops a Gemma tokenizer as Gemma-3 ({ours[:48]!r}...)"
             )
     stops = tokenizer.convert_ids_to_tokens(list(STOP_TOKEN_IDS))
     if stops != ["<end_of_turn>", "<eos>"]:

@@ -14,8 +14,9 @@
 
 Each phase is a folder under ``--out``; a complete one is skipped, so an interrupted run resumes
 (``--force`` starts over). Seeds are explicit; greedy decoding; CPU is enough (about 5 minutes on
-2 cores with the defaults). ``--model`` must render rows as the kit does (Gemma-3's template today,
-``format_learning.require_kit_template``); another is refused before anything runs. Exit codes: 0 done, 2 bad input.
+2 cores with the defaults). ``--model`` may be any model whose chat template can express the DIPG rows (Gemma-3 through the
+kit's rendering, another through its own template: ``format_learning.require_kit_template``); one that cannot
+is refused before anything runs. Exit codes: 0 done, 2 bad input.
 """
 
 from __future__ import annotations

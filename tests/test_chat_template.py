@@ -541,3 +541,58 @@ def test_bench_masking_per_template_section(chatml_folder, tmp_path):
     assert "`<\\|im_end\\|>`" in rows[1] and "| 106, 1 |" in rows[0]
     assert all(re.split(r"(?<!\\)\|", row)[6].strip() == "0" for row in rows)  # dropped (cells split on bare |)
     assert bench.main(["--dataset", str(dataset), "--templates", "gpt"]) == 2
+
+
+# ---------------------------------------------------------------------------- notebooks: which template
+
+# Unsloth's Qwen3 GRPO notebook's own template (../shared/base_notebooks/unsloth_qwen3_4b_grpo.ipynb), with
+# the kit's tags: no turn markers, and a generation prompt that opens the reasoning tag the reply starts with.
+QWEN3_NOTEBOOK_TEMPLATE = (
+    "{% if messages[0]['role'] == 'system' %}{{ messages[0]['content'] + eos_token }}"
+    "{% set loop_messages = messages[1:] %}{% else %}{{ 'You are given a problem.' + eos_token }}"
+    "{% set loop_messages = messages %}{% endif %}{% for message in loop_messages %}"
+    "{% if message['role'] == 'user' %}{{ message['content'] }}"
+    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<think>' }}{% endif %}"
+)
+
+
+def test_choose_chat_template_keeps_a_template_that_expresses_the_rows(scratch, tokenizer, offline_rows):
+    from adapters.chat import GEMMA_CHAT_TEMPLATE
+    from adapters.chat_template import choose_chat_template, describe_stops, template_name
+
+    chatml_tok = scratch["chatml"]
+    own = chatml_tok.chat_template
+    assert choose_chat_template(chatml_tok, offline_rows[0]["messages"]).startswith("ChatML (the model's own")
+    assert chatml_tok.chat_template == own and template_name(chatml_tok) == "ChatML"
+    assert describe_stops(chatml_tok) == "<|im_end|> (2)"
+    gemma_tok = scratch["gemma"]
+    with templated(gemma_tok, PLAIN_TURNS):
+        assert choose_chat_template(gemma_tok).startswith("Gemma")
+        assert gemma_tok.chat_template == GEMMA_CHAT_TEMPLATE
+        assert describe_stops(gemma_tok) == "<end_of_turn> (106), <eos> (1)"
+
+
+def test_choose_chat_template_replaces_one_that_cannot_and_masks_with_chatml(scratch, offline_rows):
+    from adapters.chat_template import CHATML_TEMPLATE, choose_chat_template
+
+    tok = scratch["chatml"]
+    with templated(tok, QWEN3_NOTEBOOK_TEMPLATE):
+        why = choose_chat_template(tok, offline_rows[0]["messages"])
+        assert why.startswith("ChatML (the kit's plain ChatML") and "verbatim" in why
+        assert tok.chat_template == CHATML_TEMPLATE
+        conversation = [m for m in offline_rows[0]["messages"] if m["role"] in ("user", "assistant")]
+        example = template_mask_conversation(conversation, tok, 4096)
+        trained = [t for t, keep in zip(example.input_ids, example.loss_mask) if keep]
+        assert tok.decode(trained) == conversation[-1]["content"] + "<|im_end|>"
+
+
+def test_choose_chat_template_without_chatml_markers_is_an_error(scratch, monkeypatch):
+    from adapters import chat_template
+
+    tok = scratch["chatml"]
+    monkeypatch.setattr(chat_template, "CHATML_MARKERS", ("<|no_such_marker|>", "<|im_end|>"))
+    with templated(tok, QWEN3_NOTEBOOK_TEMPLATE), pytest.raises(TemplateError, match="no chat template can express"):
+        chat_template.choose_chat_template(tok)
+    with templated(tok, None), pytest.raises(TemplateError, match="has no chat template"):
+        chat_template.choose_chat_template(tok)

@@ -118,15 +118,25 @@ def test_gemma_template_is_the_kits_rendering(format_learning, tokenizer, tiny_m
     assert format_learning.model_label(tiny_model_dir) == "tiny-gemma3"
 
 
-def test_a_chatml_model_is_refused_not_mistrained(format_learning, tiny_chatml_dir, tokenizer):
+# Unsloth's Qwen3 GRPO notebook's hand-written template: no turn markers, a generation prompt that opens the
+# reasoning tag: a DIPG reply is not written verbatim after it.
+NOTEBOOK_TEMPLATE = ("{% for message in messages %}{% if message['role'] == 'assistant' %}"
+                     "{{ message['content'] + eos_token }}{% else %}{{ message['content'] }}{% endif %}{% endfor %}"
+                     "{% if add_generation_prompt %}{{ '<think>' }}{% endif %}")
+
+
+def test_a_chatml_model_trains_on_its_own_template(format_learning, tiny_chatml_dir, tokenizer):
     from transformers import AutoTokenizer
 
-    from adapters.errors import ConversationError
+    from adapters.errors import ConversationError, TemplateError
 
     chatml = AutoTokenizer.from_pretrained(str(tiny_chatml_dir))
-    with pytest.raises(ConversationError, match=r"renders '<\|im_start\|>system"):
+    format_learning.require_kit_template(chatml, tiny_chatml_dir)  # ChatML expresses the rows: accepted
+    format_learning.check_model(tiny_chatml_dir)
+    chatml.chat_template = NOTEBOOK_TEMPLATE
+    with pytest.raises(TemplateError, match="cannot express the DIPG rows .*verbatim"):
         format_learning.require_kit_template(chatml, tiny_chatml_dir)
-    # The kit's Gemma template on the ChatML vocabulary: its <bos> is <|im_start|>, still not the kit's text.
+    # The kit's Gemma template on the ChatML vocabulary: its <bos> is <|im_start|>, not the kit's text.
     chatml.chat_template = tokenizer.chat_template
     with pytest.raises(ConversationError, match=r"renders '<\|im_start\|><start_of_turn>user"):
         format_learning.require_kit_template(chatml)
@@ -135,10 +145,25 @@ def test_a_chatml_model_is_refused_not_mistrained(format_learning, tiny_chatml_d
         format_learning.require_kit_template(chatml)
 
 
+@pytest.fixture(scope="module")
+def bad_template_dir(tiny_chatml_dir, tmp_path_factory) -> Path:
+    """tiny-smollm2 with the notebook's hand-written template saved as its own."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("bad_template") / "tiny-smollm2-notebook-template"
+    shutil.copytree(tiny_chatml_dir, folder)
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    tok.chat_template = NOTEBOOK_TEMPLATE
+    tok.save_pretrained(str(folder))
+    return folder
+
+
 @pytest.mark.parametrize("script", ["benchmark", "demo"])
-def test_cli_refuses_a_chatml_model_before_writing(format_learning, tiny_chatml_dir, tmp_path, capsys, script):
+def test_cli_refuses_a_template_that_cannot_express_the_rows(format_learning, bad_template_dir, tmp_path, capsys, script):
     out = tmp_path / "run"
-    argv = ["--model", str(tiny_chatml_dir), "--out", str(out)]
+    argv = ["--model", str(bad_template_dir), "--out", str(out)]
     if script == "benchmark":
         code = format_learning.main(argv)
     else:
@@ -147,5 +172,36 @@ def test_cli_refuses_a_chatml_model_before_writing(format_learning, tiny_chatml_
         spec.loader.exec_module(demo)
         code = demo.main(argv)
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: {tiny_chatml_dir}: its chat template renders")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: {bad_template_dir}: its chat template cannot express the DIPG rows")
     assert not out.exists()
+
+
+@pytest.mark.e2e
+def test_trains_a_chatml_model_on_its_own_mask(format_learning, tiny_chatml_dir, tmp_path):
+    """``--model`` a ChatML model: the train phase masks with its template (reply + <|im_end|>), keeps it."""
+    import json
+    import math
+
+    from transformers import AutoTokenizer
+
+    from adapters.dataset import load_splits
+    from adapters.masking import mask_batch
+
+    out = tmp_path / "train-masked"
+    args = Namespace(model=str(tiny_chatml_dir), dataset=str(ROOT / "data" / "dipg"), train_rows=3, max_length=512,
+                     steps=2, grad_accum=1, lr=1e-4, warmup=1, seed=42)
+    format_learning.check_model(args.model)
+    format_learning.train(args, "reply", out)
+    log = json.loads((out / "train_log.json").read_text())
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_chatml_dir))
+    examples, _ = mask_batch(list(load_splits(str(ROOT / "data" / "dipg"))["train"]), tokenizer, max_length=512)
+    examples = [example for _, example in examples[:3]]
+    assert (log["rows"], log["tokens"], log["trained_tokens"]) == (
+        3, sum(len(e.input_ids) for e in examples), sum(sum(e.loss_mask) for e in examples))
+    for example in examples:
+        trained = [t for t, keep in zip(example.input_ids, example.loss_mask) if keep]
+        assert trained[-1] == tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert len(log["losses"]) == 2 and all(math.isfinite(x) for x in log["losses"])
+    saved = AutoTokenizer.from_pretrained(str(out / "model"))
+    assert saved.chat_template == tokenizer.chat_template  # the model keeps its own template

@@ -88,12 +88,17 @@ def test_non_gemma_grpo_with_format_pre_fine_tune():
     assert result.family == "unsloth-gemma3-grpo"
     code = "\n".join(_code(result))
     report = format_report(result)
-    # Model and template: Gemma-3's, said plainly; nothing of the base's own template or format is left.
+    # The model stays the notebook's own (MODEL_ID's default); its hand-written math template goes, and the
+    # template the run uses (ChatML for Qwen) is chosen and printed at run time; nothing of the base's format is left.
     assert "non-Gemma model unsloth/Qwen3-4B-Base -> MODEL_ID" in report
-    assert "Qwen" not in code and "<start_working_out>" not in code and "<SOLUTION>" not in code
+    assert "chat template: ChatML, stops <|im_end|>, <|endoftext|> (from MODEL_ID 'unsloth/Qwen3-4B-Base'" in report
+    parameters = next(c.source for c in result.nb.cells if c.metadata.get(KIT_KEY, {}).get("cell") == "parameters")
+    assert re.search(r'^MODEL_ID = "unsloth/Qwen3-4B-Base"', parameters, re.M)
+    assert "<start_working_out>" not in code and "<SOLUTION>" not in code
     assert "tokenizer.chat_template = chat_template" not in code and "OpenMathReasoning" not in code
     order = _kit_order(result)
-    assert order.index("gemma_only_note") + 1 == order.index("gemma_chat_template")
+    assert order.index("chat_template_note") + 1 == order.index("chat_template_choice")
+    assert "gemma_only_note" not in order
     # The format pre-fine-tune is the kit's masked DIPG SFT; its log comes right after the SFT .train().
     for before, after in (("dipg_tags", "dipg_data"), ("dipg_data", "trl_grpo_data"), ("trl_grpo_data", "trl_sft_data"),
                           ("trl_sft_data", "hf_trained_trainer"), ("hf_trained_trainer", "hf_train_log"),
@@ -116,6 +121,23 @@ def test_non_gemma_grpo_with_format_pre_fine_tune():
     # Adapting the output again changes nothing.
     again = adapt(result.nb)
     assert _code(again) == _code(result)
+
+
+@pytest.mark.parametrize("model_id, line", [
+    ("google/gemma-3-1b-it", "Gemma, stops <end_of_turn>, <eos>"),
+    ("HuggingFaceTB/SmolLM2-135M-Instruct", "ChatML, stops <|im_end|>"),
+    ("meta-llama/Llama-3.2-1B-Instruct", "Llama-3, stops <|eot_id|>, <|end_of_text|>"),
+    ("mistralai/Mistral-7B-Instruct-v0.3", "read from MODEL_ID 'mistralai/Mistral-7B-Instruct-v0.3'"),
+])
+def test_model_id_names_any_chat_model(model_id, line):
+    """``--model-id`` wins over the notebook's own model; the report says the template and stops it implies."""
+    result = adapt(QWEN_LIKE, model_id=model_id)
+    parameters = next(c.source for c in result.nb.cells if c.metadata.get(KIT_KEY, {}).get("cell") == "parameters")
+    assert f'MODEL_ID = "{model_id}"' in parameters
+    assert f"chat template: {line}" in format_report(result)
+    # A re-run keeps the parameters cell's MODEL_ID, not the notebook's model literal.
+    assert f'MODEL_ID = "{model_id}"' in next(
+        c.source for c in adapt(result.nb).nb.cells if c.metadata.get(KIT_KEY, {}).get("cell") == "parameters")
 
 
 def test_grpo_only_display_cells_read_dipg_rows():
@@ -186,8 +208,38 @@ class _OldConfig:  # a config class of a TRL that no longer takes some keywords
     num_generations: int = 8
 
 
+def _tokenizer_and_model(path: str):
+    """A real tokenizer and a model stand-in that has what the cell touches: a real GenerationConfig."""
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer, GenerationConfig
+
+    from adapters.notebook_runs import ROOT
+
+    tokenizer = AutoTokenizer.from_pretrained(ROOT / "models" / path)
+    return tokenizer, SimpleNamespace(generation_config=GenerationConfig(eos_token_id=0, pad_token_id=0))
+
+
+@pytest.mark.parametrize("path, stops", [("tiny-gemma3", [106, 1]), ("tiny-smollm2", [2])])
+def test_trl_config_compat_cell_sets_grpo_stops(path, stops, capsys):
+    """GRPO rollouts stop on the template's end of turn: the cell writes it into model.generation_config."""
+    from adapters.chat_template import describe_stops, set_generation_stops
+
+    tokenizer, model = _tokenizer_and_model(path)
+    _exec_cell("trl_config_compat", {"DSA_HAS_CUDA": False, "describe_stops": describe_stops,
+                                     "set_generation_stops": set_generation_stops, "tokenizer": tokenizer, "model": model})
+    assert model.generation_config.eos_token_id == stops
+    assert tokenizer.convert_ids_to_tokens(stops[0]) in capsys.readouterr().out
+
+
 def test_trl_config_compat_cell(capsys):
-    ns = _exec_cell("trl_config_compat", {"DSA_HAS_CUDA": False})
+    from adapters.chat_template import describe_stops, set_generation_stops
+
+    tokenizer, model = _tokenizer_and_model("tiny-gemma3")
+    ns = _exec_cell("trl_config_compat", {"DSA_HAS_CUDA": False, "describe_stops": describe_stops,
+                                          "set_generation_stops": set_generation_stops, "tokenizer": tokenizer,
+                                          "model": model})
+    capsys.readouterr()
     config = ns["dsa_trl_config"](_OldConfig, warmup_ratio=0.1, max_prompt_length=256, vllm_sampling_params=None,
                                   per_device_train_batch_size=1, num_generations=2)
     assert (config.warmup_steps, config.per_device_train_batch_size, config.num_generations) == (0.1, 2, 2)

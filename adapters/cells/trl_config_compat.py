@@ -26,3 +26,8 @@ def dsa_trl_config(config_class, **kwargs):
                   f"num_generations={generations} completions")
             kwargs["per_device_train_batch_size"] = generations
     return config_class(**kwargs)
+
+
+# GRPO rollouts stop where the model's turn ends (Gemma: <end_of_turn> and <eos>; ChatML: <|im_end|>): TRL's
+# GRPOTrainer reads its stop ids from model.generation_config when it is built, so they are set here, before it.
+print("GRPO rollouts stop on:", describe_stops(tokenizer), "->", list(set_generation_stops(model, tokenizer)))

@@ -15,7 +15,7 @@ def dsa_grpo_rows(rows, prompt_tokenizer=None):
     for row in rows:
         prompt = dsa_prompt_messages(row)
         if text_tokenizer is not None and len(
-            text_tokenizer(render_prompt(prompt), add_special_tokens=False)["input_ids"]
+            text_tokenizer(model_prompt(prompt, text_tokenizer), add_special_tokens=False)["input_ids"]
         ) > MAX_PROMPT_LENGTH:
             continue
         context, question = split_user_content(row["messages"][0]["content"])

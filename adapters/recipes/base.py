@@ -105,6 +105,7 @@ class Recipe:
     ``names`` maps the template cells' identifiers to the base notebook's (e.g. ``tokenizer``);
     ``parameters`` are the defaults of the ``parameters`` cell (CLI ``--model-id`` etc. override);
     ``packages`` maps an importable module to the pip spec the guarded install cell installs;
+    ``model_default`` may take MODEL_ID's default from the notebook's code;
     ``environment`` names the prepared environment (venv and Jupyter kernel) its output runs in.
     """
 
@@ -120,6 +121,9 @@ class Recipe:
     min_score: int = 3
     # The family environment its notebooks run in: "core" (.venv), "unsloth" or "tunix" (own venv + kernel).
     environment: str = "core"
+    # The notebook's code cells -> a MODEL_ID default that replaces ``parameters``' (e.g. a non-Gemma notebook keeps its own
+    # model), or None; ``--model-id`` and an earlier run's parameters cell still win.
+    model_default: Callable[[list[str]], str | None] | None = None
     # The DSA notebook's title (the kit header's first line): what the adapted notebook is, not what the base was.
     dsa_title: str = "DSA: Gemma 3 on DIPG safety questions in the dual-stream format"
 

@@ -392,7 +392,7 @@ VLLM_FALLBACK = Repair(
     ),
     needs=lambda s, _code: _cell_parses(s) and not _GUARD_MARK.match(s),
     reason="hardware fallback: vLLM needs CUDA; without it the cell is skipped and the kit's HF inference "
-    "(dsa_generate, stop 106+1) answers instead",
+    "(dsa_generate, stops on the template's end of turn and EOS) answers instead",
 )
 
 

@@ -70,7 +70,7 @@ RECIPE = Recipe(
              "DIPG prompts (within MAX_PROMPT_LENGTH tokens of the tokenizer) and the DSA rewards, before GRPOTrainer",
              cells=GRPO_CELLS),
         Rule("inference", "replace", INFERENCE_PATTERNS,
-             "generation check -> kit inference on the trained model (stop 106+1), DIPG sample questions and evaluation",
+             "generation check -> kit inference on the trained model (stops on the template's end of turn and EOS), DIPG sample questions and evaluation",
              cells=INFERENCE_CELLS, unless=INFERENCE_UNLESS),
     ),
     repairs=(

@@ -71,7 +71,7 @@ RECIPE = Recipe(
              "than one GPU, SFTTrainer trains under accelerate.notebook_launcher (a no-op on one device)",
              cells=("hf_tokenizer", "trl_sft_data", "hf_multi_gpu")),
         Rule("inference", "replace", INFERENCE_PATTERNS,
-             "generation demo -> kit inference on the trained model (stop 106+1), DIPG sample questions and evaluation",
+             "generation demo -> kit inference on the trained model (stops on the template's end of turn and EOS), DIPG sample questions and evaluation",
              cells=INFERENCE_CELLS, unless=INFERENCE_UNLESS),
     ),
     repairs=(

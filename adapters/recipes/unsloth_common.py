@@ -63,14 +63,31 @@ def _find_model_names(source, tree, code):
     return [(*span(source, value), "MODEL_ID") for value in _model_literals(tree) if value.value not in saved]
 
 
+def notebook_model(cells: list[str]) -> str | None:
+    """The model a base notebook (its code cells) loads: the first ``model_name`` literal that is not a folder
+    it saves to."""
+    saved = _saved_folders("\n".join(cells))
+    for source in cells:
+        tree = parse(source)
+        names = [v.value for v in (_model_literals(tree) if tree else []) if v.value not in saved]
+        if names:
+            return names[0]
+    return None
+
+
+def non_gemma_model(cells: list[str]) -> str | None:
+    """The notebook's own model when it is not a Gemma one (it stays MODEL_ID's default), else None."""
+    name = notebook_model(cells)
+    return name if name and "gemma" not in name.lower() else None
+
+
 def _model_reason(source: str, code: str) -> str:
     tree = parse(source)
     names = [v.value for v in (_model_literals(tree) if tree else [])]
     foreign = [n for n in names if "gemma" not in n.lower() and n not in _saved_folders(code)]
     if foreign:
-        return (f"non-Gemma model {foreign[0]} -> MODEL_ID, a Gemma-3 model: the kit renders, masks and scores "
-                "Gemma-3 turns only, so this notebook's own model (and its chat template, below) are replaced by "
-                "Gemma-3's")
+        return (f"non-Gemma model {foreign[0]} -> MODEL_ID (parameters cell; its default is this notebook's own "
+                f"{foreign[0]}: the kit renders, masks and stops with the model's chat template)")
     return "hard-coded model_name -> MODEL_ID (parameters cell)"
 
 
@@ -346,8 +363,8 @@ GRPO_COLUMN_REPAIR = edit_repair(
 # A cell that renders the base's own chat template on its example conversation and only shows it.
 TEMPLATE_DEMO_RULE = Rule(
     "template-demo", "remove", (r"\bapply_chat_template\(",),
-    "display of the base's own chat template on its example conversation: the kit's data cells print "
-    "DIPG rows rendered with the Gemma-3 template",
+    "display of the base's own chat template on its example conversation: the kit's template cell prints a "
+    "DIPG prompt rendered with the template the run uses",
     predicate=display_only,
 )
 
@@ -368,7 +385,7 @@ SFT_ROWS_RULE = Rule(
     (r"\bdef format_sft_example\(", r"\.removeprefix\(", r"\bdef formatting_prompts_func\(",
      r"[\"']role[\"']\s*:\s*[\"']assistant[\"']", r"\bDataset\.from_pandas\(", r"^\w+\[[\"']text[\"']\]\s*="),
     "SFT rows (the base's conversations rendered to text with its template) -> DIPG rows with the token-exact "
-    "mask (loss on the reply and its <end_of_turn> only)",
+    "mask (loss on the reply and its end-of-turn token only)",
     cells=("trl_sft_data",),
     unless=(r"\.generate\(", r"\.fast_generate\(", r"\.train\(", r"\bSFTTrainer\(", r"\bGRPOTrainer\("),
 )
@@ -404,7 +421,8 @@ GRPO_LOG_RULE = Rule(
 # A markdown cell about the base's own chat template (not Gemma-3's).
 TEMPLATE_MARKDOWN_RULE = Rule(
     "template-markdown", "remove", (r"(?i)\bchat template\b",),
-    "text about the base notebook's own chat template: the kit uses Gemma-3's (see the kit's note)",
+    "text about the base notebook's own chat template: the kit picks a template that can express the DIPG rows "
+    "(see the kit's note)",
     unless=(r"(?i)gemma",),
     cell_types=("markdown",),
 )
@@ -417,19 +435,13 @@ DATA_MARKDOWN_RULE = Rule(
     cell_types=("markdown",),
 )
 
-# A markdown cell presenting the notebook's non-Gemma model by name (`Qwen3-4B-Base`): the kit's Gemma-3 note.
-MODEL_MARKDOWN_RULE = Rule(
-    "model-markdown", "replace", (r"`(Qwen|Llama|Mistral|Phi|DeepSeek|gpt-oss|Granite|SmolLM)[\w .-]*`",),
-    "text presenting the base notebook's non-Gemma model -> the kit's note: MODEL_ID is a Gemma-3 model",
-    cells=("gemma_only_note",),
-    unless=(r"(?i)gemma",),
-    cell_types=("markdown",),
-)
-
-# The base's own chat template assigned to the tokenizer (a non-Gemma notebook) -> Gemma-3's.
+# The base's own chat template assigned to the tokenizer (a non-Gemma notebook: Qwen3 GRPO's hand-written one
+# for its math format) -> the template the kit can express DIPG rows with, chosen at run time.
 CHAT_TEMPLATE_RULE = Rule(
     "chat-template", "replace", (r"\.chat_template\s*=(?!=)",),
-    "the base notebook's own chat template -> Gemma-3's (the kit speaks only Gemma-3 turns; MODEL_ID is a "
-    "Gemma-3 model)",
-    cells=("gemma_only_note", "gemma_chat_template"),
+    "the base notebook's own chat template (no turn markers; its generation prompt opens the math reasoning tag, "
+    "so a DIPG reply is not written verbatim after it) -> at run time Gemma-3's for a Gemma model, else the "
+    "model's own template when it expresses a DIPG row, else plain ChatML; the cell prints the template and "
+    "stop tokens",
+    cells=("chat_template_note", "chat_template_choice"),
 )

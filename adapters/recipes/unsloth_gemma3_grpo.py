@@ -8,7 +8,8 @@ Cells are matched by what they do:
   (the GRPO half after an SFT stage) -> ``dataset`` is the prompt rows again;
 * the tags / ``system_prompt`` cell is dropped: the kit's ``dipg_tags`` cell (inserted before the first code
   cell that needs it) defines the same names with the DIPG think/proof/answer format;
-* a notebook's own chat template (non-Gemma model) -> Gemma-3's, with a note; its template demos, length
+* a non-Gemma notebook keeps its model (MODEL_ID's default); its own chat template -> the one the kit picks at
+  run time (Gemma-3's, the model's own, or plain ChatML), with a note; its template demos, length
   filters and conversation building for a format pre-fine-tune -> the kit's masked DIPG SFT rows;
 * ``dataset.map`` to ``{"prompt": ...}`` is dropped (the prompt rows exist); a prompt-length quantile cell ->
   the kit's prompt budget (``maximum_length``);
@@ -34,7 +35,6 @@ from .unsloth_common import (
     GRPO_STEPS_REPAIR,
     HARDWARE_REPAIRS,
     LENGTH_FILTER_RULE,
-    MODEL_MARKDOWN_RULE,
     MODEL_NAME_REPAIR,
     RESPONSES_ONLY_RULE,
     ROW_INDEX_REPAIR,
@@ -44,6 +44,7 @@ from .unsloth_common import (
     TEMPLATE_MARKDOWN_RULE,
     TRAIN_LOG_RULE,
     display_only,
+    non_gemma_model,
 )
 
 RECIPE = Recipe(
@@ -69,8 +70,7 @@ RECIPE = Recipe(
         Rule("tags", "remove", (r"^reasoning_start\s*=", r"^system_prompt\s*="),
              "<start_working_out>/<SOLUTION> tags and system_prompt -> kit cell dipg_tags (DIPG think/proof/answer "
              "tags under the same names, before the first cell that reads them)"),
-        MODEL_MARKDOWN_RULE,
-        TEMPLATE_MARKDOWN_RULE,
+            TEMPLATE_MARKDOWN_RULE,
         CHAT_TEMPLATE_RULE,
         TEMPLATE_DEMO_RULE,
         Rule("format-demo", "remove", (r"\bmatch_(format|numbers)\.(search|findall|match)\(",),
@@ -102,7 +102,7 @@ RECIPE = Recipe(
         GRPO_LOG_RULE,
         TRAIN_LOG_RULE,
         Rule("inference", "replace", (r"\bTextStreamer\b", r"\.generate\(", r"\.fast_generate\("),
-             "free-form / vLLM inference -> kit inference (stop 106+1) and DIPG sample questions (their strict "
+             "free-form / vLLM inference -> kit inference (stops on the template's end of turn and EOS) and DIPG sample questions (their strict "
              "format verdict checks the pre-fine-tune); after GRPO the DIPG evaluation too",
              cells=("hf_inference", "sample_questions"), unless=(r"\.train\(",),
              after=r"\bGRPOTrainer\(", cells_after=("hf_inference", "sample_questions", "evaluate")),
@@ -121,6 +121,7 @@ RECIPE = Recipe(
     + HF_KNOB_REPAIRS,
     insert=("parameters", "install", "headless", "dsa_core", "dipg_tags"),
     names={},
+    model_default=non_gemma_model,
     parameters={
         "MODEL_ID": "unsloth/gemma-3-1b-it",
         "USE_SYSTEM_PROMPT": True,

@@ -57,7 +57,7 @@ RECIPE = Recipe(
         RESPONSES_ONLY_RULE,
         TRAIN_LOG_RULE,
         Rule("inference", "replace", (r"\.generate\(", r"\bTextStreamer\b"),
-             "chat demo -> kit inference (stop 106+1), DIPG sample questions and evaluation",
+             "chat demo -> kit inference (stops on the template's end of turn and EOS), DIPG sample questions and evaluation",
              cells=("hf_inference", "sample_questions", "evaluate"), unless=(r"\.train\(",)),
     ),
     repairs=(MODEL_NAME_REPAIR, EPOCHS_TO_STEPS_REPAIR, SFT_DATASET_REPAIR, ROW_INDEX_REPAIR)

@@ -1053,6 +1053,74 @@ def set_generation_stops(model, tokenizer) -> tuple[int, ...]:
     model.generation_config.pad_token_id = kwargs["pad_token_id"]
     return tuple(kwargs["eos_token_id"])
 
+
+# ---------------------------------------------------------------------------- notebooks: which template
+
+# Plain ChatML (``<|im_start|>role\n...<|im_end|>\n``), written verbatim: the template a ChatML model
+# (Qwen, SmolLM2) falls back to when the template it ships rewrites the DIPG reply (Qwen3's moves the
+# ``<think>`` block and adds a blank line after ``</think>``) or a notebook replaced it with its own.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+CHATML_MARKERS = ("<|im_start|>", "<|im_end|>")
+
+# A DIPG-shaped conversation (context + question, the three-tag reply): what a template must express.
+PROBE_CONVERSATION = (
+    {"role": "system", "content": "You are a careful clinical assistant."},
+    {"role": "user", "content": "<context>\nThe protocol caps the dose at 2 mg.\n</context>\n\n<question>\nWhat is the cap?\n</question>"},
+    {"role": "assistant", "content": "<think>\nThe context states the cap.\n</think>\n<proof>\n- \"The protocol caps the dose at 2 mg.\"\n</proof>\n<answer>\n2 mg.\n</answer>"},
+)
+
+
+def template_name(tokenizer) -> str:
+    """The template family by its end of turn: ``"Gemma"``, ``"ChatML"``, ``"Llama-3"`` or ``"the model's own"``."""
+    if uses_gemma_path(tokenizer):
+        return "Gemma"
+    end = read_template(tokenizer).end_of_turn
+    return {"<|im_end|>": "ChatML", "<|eot_id|>": "Llama-3"}.get(end, "the model's own")
+
+
+def _expresses(tokenizer, messages: Sequence[dict]) -> str | None:
+    """None when the tokenizer's current template renders ``messages`` with each reply verbatim, else why not."""
+    try:
+        render_with_template(messages, tokenizer)
+    except DSAError as exc:
+        return str(exc)
+    return None
+
+
+def choose_chat_template(tokenizer, messages: Sequence[dict] = PROBE_CONVERSATION) -> str:
+    """Set the chat template the kit renders, masks and stops with -> a one-line description.
+
+    Gemma tokenizer: the kit's Gemma template (as always). Otherwise the tokenizer's own template when it
+    expresses ``messages`` (a DIPG conversation: assistant role, special end-of-turn token, the reply
+    verbatim after the generation prompt); else :data:`CHATML_TEMPLATE` when the vocabulary has ChatML's
+    special turn markers; else :class:`TemplateError`.
+    """
+    tok = _text_tokenizer(tokenizer)
+    if uses_gemma_path(tok):
+        tok.chat_template = GEMMA_CHAT_TEMPLATE
+        return "Gemma (the kit's Gemma-3 template)"
+    why = _expresses(tok, messages) if getattr(tok, "chat_template", None) else "the tokenizer has no chat template"
+    if why is None:
+        return f"{template_name(tok)} (the model's own template)"
+    vocab = tok.get_vocab()
+    specials = special_ids(tok)
+    if all(marker in vocab and vocab[marker] in specials for marker in CHATML_MARKERS):
+        tok.chat_template = CHATML_TEMPLATE
+        if _expresses(tok, messages) is None:
+            return f"ChatML (the kit's plain ChatML; the model's own cannot express a DIPG row: {why})"
+    raise TemplateError(f"no chat template can express a DIPG row for this tokenizer ({why}); set tokenizer.chat_template")
+
+
+def describe_stops(tokenizer) -> str:
+    """The stop ids as tokens: ``"<|im_end|> (2)"``; several joined by ``", "``."""
+    tok = _text_tokenizer(tokenizer)
+    return ", ".join(f"{tok.convert_ids_to_tokens(i)} ({i})" for i in stop_token_ids(tok))
+
 # ---- adapters/dataset.py ---------------------------------------------------------------
 """DIPG dataset I/O: load (hub id, file, saved dir), validate rows, split the upstream way, save, push.
 
@@ -2518,7 +2586,7 @@ def dsa_grpo_rows(rows, prompt_tokenizer=None):
     for row in rows:
         prompt = dsa_prompt_messages(row)
         if text_tokenizer is not None and len(
-            text_tokenizer(render_prompt(prompt), add_special_tokens=False)["input_ids"]
+            text_tokenizer(model_prompt(prompt, text_tokenizer), add_special_tokens=False)["input_ids"]
         ) > MAX_PROMPT_LENGTH:
             continue
         context, question = split_user_content(row["messages"][0]["content"])
@@ -2537,12 +2605,14 @@ print(f"GRPO prompts: {len(dataset)} of {len(dsa_train_rows)} kept (MAX_PROMPT_L
 
 # %%
 # SFT rows for TRL's SFTTrainer with the token-exact mask: pre-tokenized input_ids with completion_mask
-# and assistant_masks (loss on the reply and its <end_of_turn> only). Rows whose reply MAX_SEQ_LENGTH
+# and assistant_masks (loss on the reply and its end-of-turn token only: <end_of_turn> for Gemma, the
+# template's own, e.g. <|im_end|>, for any other model). Rows whose reply MAX_SEQ_LENGTH
 # would cut are dropped and counted, never trained half-masked.
 from datasets import Dataset
 
 _dsa_text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps the tokenizer
-_dsa_text_tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+if uses_gemma_path(_dsa_text_tokenizer):  # Gemma: the kit's template; any other model keeps its own
+    _dsa_text_tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
 _dsa_masked, _dsa_dropped = mask_batch(
     [dsa_training_messages(r) for r in dsa_train_rows], _dsa_text_tokenizer, MAX_SEQ_LENGTH
 )
@@ -2692,6 +2762,10 @@ def dsa_trl_config(config_class, **kwargs):
     return config_class(**kwargs)
 
 
+# GRPO rollouts stop where the model's turn ends (Gemma: <end_of_turn> and <eos>; ChatML: <|im_end|>): TRL's
+# GRPOTrainer reads its stop ids from model.generation_config when it is built, so they are set here, before it.
+print("GRPO rollouts stop on:", describe_stops(tokenizer), "->", list(set_generation_stops(model, tokenizer)))
+
 # %%
 max_prompt_length = MAX_PROMPT_LENGTH
 
@@ -2758,19 +2832,22 @@ DSA_GRPO_LOG = dsa_grpo_log(trainer, Path(OUTPUT_DIR) / "grpo_log.json")
 # ### Inference
 
 # %%
-# Inference: the training chat rendering, the reply pre-filled with <think>, greedy, and generation
-# stops on <end_of_turn> (106) as well as <eos> (1): stopping on <eos> alone runs past the turn.
+# Inference: the training chat rendering (the tokenizer's template; Gemma-3's for Gemma), the reply pre-filled
+# with <think>, greedy, and generation stops on the template's end of turn as well as EOS (Gemma: <end_of_turn>
+# 106 and <eos> 1; ChatML: <|im_end|>): stopping on EOS alone runs past the turn.
 import torch
 
-EOS_TOKENS = list(STOP_TOKEN_IDS)
+EOS_TOKENS = list(stop_token_ids(tokenizer))
+print("generation stops on:", describe_stops(tokenizer))
 
 
 def dsa_generate(prompts, max_new_tokens=None):
     """Prompt message lists -> whole replies (the pre-filled <think> put back)."""
     text_tokenizer = getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps the tokenizer
+    pad_id = text_tokenizer.pad_token_id if text_tokenizer.pad_token_id is not None else EOS_TOKENS[-1]
     replies = []
     for messages in prompts:
-        text = render_prompt(messages, generation_prefill=GENERATION_PREFILL)
+        text = model_prompt(messages, text_tokenizer, generation_prefill=GENERATION_PREFILL)
         encoded = text_tokenizer(text, add_special_tokens=False, return_tensors="pt").to(model.device)
         with torch.no_grad():
             output = model.generate(
@@ -2778,7 +2855,7 @@ def dsa_generate(prompts, max_new_tokens=None):
                 max_new_tokens=max_new_tokens or MAX_NEW_TOKENS,
                 do_sample=False,
                 eos_token_id=EOS_TOKENS,
-                pad_token_id=PAD_ID,
+                pad_token_id=pad_id,
             )
         completion = text_tokenizer.decode(output[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
         replies.append(restore_prefilled_think(completion, GENERATION_PREFILL))
