@@ -11,7 +11,9 @@ Phases (each a folder under ``--out``; a phase whose folder is complete is skipp
   ``scripts/prepare_dataset.py`` -> ``OUT/data/dipg`` (the upstream split: last 100 rows test). With
   ``--dataset PATH`` that dataset is used instead and this phase does nothing.
 * ``sft``: ``benchmarks/format_learning.py``'s masked SFT (full fine-tune, embedding frozen) on the train
-  rows, ``--max-length 1536`` by default so the haystack rows are kept -> ``OUT/sft/model``.
+  rows, ``--max-length 1536`` by default so the haystack rows are kept -> ``OUT/sft/model``. One
+  invocation trains for at most ``--sft-max-minutes``; if steps remain it leaves ``OUT/sft/checkpoint.pt``
+  and the next invocation resumes from it (same weights as one uninterrupted run).
 * ``eval-base``, ``eval-sft``, ``eval-grpo``: ``scripts/eval_simple.py`` (greedy) on the first
   ``--eval-rows`` test rows -> ``OUT/eval-*/metrics.json``, ``results.jsonl``.
 * ``grpo``: TRL's ``GRPOTrainer`` from the SFT weights with the kit's three DSA rewards (strict format,
@@ -135,12 +137,13 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return max(found, key=lambda p: int(p.name.split("-")[-1])) if found else None
 
 
-def _stop_callback(max_seconds: float, max_steps_per_call: int | None, clock=time.time):
+def _stop_callback(max_seconds: float, max_steps_per_call: int | None, clock=time.time, save: bool = True):
     """A ``TrainerCallback`` that saves a checkpoint and stops before the wall-time budget runs out.
 
     It stops after ``max_steps_per_call`` steps of this invocation, or when one more step (the slowest
     seen so far, plus a checkpoint's worth of margin) would end past ``max_seconds`` of wall time.
-    ``clock``: seconds now (tests pass a fake one).
+    ``clock``: seconds now (tests pass a fake one). ``save=False``: stop without a checkpoint (the
+    caller ends the phase there).
     """
     from transformers import TrainerCallback
 
@@ -169,7 +172,7 @@ def _stop_callback(max_seconds: float, max_steps_per_call: int | None, clock=tim
             out_of_time = (now - self.start) + 1.5 * self.slowest > max_seconds
             if out_of_steps or out_of_time:
                 self.stopped_early = True
-                control.should_save = True
+                control.should_save = save
                 control.should_training_stop = True
             return control
 
@@ -268,14 +271,16 @@ def train_grpo(args, init: Path, out: Path) -> bool:
         gradient_checkpointing=False,  # TRL turns it on by default: on a CPU with memory to spare it only costs time
         dataloader_num_workers=0,
     )
-    stop = _stop_callback(60 * args.grpo_max_minutes - (time.time() - start), args.grpo_steps_per_call)
+    stop = _stop_callback(60 * args.grpo_max_minutes - (time.time() - start), args.grpo_steps_per_call,
+                          save=not args.grpo_until_budget)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=trl_rewards(gym_scale=GYM_REWARD_SCALE),
                           args=config, train_dataset=Dataset.from_list(rows), callbacks=[stop])
     print(f"GRPO: {len(rows)} prompts ({dropped} over {args.max_prompt_length} tokens dropped), "
           + (f"resuming from {resume}" if resume else "from " + str(init)), flush=True)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     steps = trainer.state.global_step
-    done = steps >= args.grpo_steps
+    # --grpo-until-budget: the budget, not --grpo-steps, ends the phase (one invocation, as many steps as fit).
+    done = steps >= args.grpo_steps or (args.grpo_until_budget and stop.stopped_early)
     invocations_path = out / "invocations.json"
     invocations = json.loads(invocations_path.read_text()) if invocations_path.exists() else []
     invocations.append({"from_step": int(resume.name.split("-")[-1]) if resume else 0, "to_step": steps,
@@ -294,7 +299,8 @@ def train_grpo(args, init: Path, out: Path) -> bool:
     log.update({"prompts": len(rows), "prompts_dropped_over_max_length": dropped, "num_generations": generations,
                 "prompts_per_step": args.grpo_prompts_per_step, "max_completion_length": args.max_completion_length,
                 "beta": args.beta, "learning_rate": args.grpo_lr, "temperature": args.temperature,
-                "gym_scale": GYM_REWARD_SCALE, "total_steps": steps, "init": str(init)})
+                "gym_scale": GYM_REWARD_SCALE, "total_steps": steps, "init": str(init),
+                "ended_by_budget": bool(stop.stopped_early)})
     (out / GRPO_DONE).write_text(json.dumps(log, indent=1, sort_keys=True) + "\n")
     (out / "seconds.txt").write_text(f"{sum(i['seconds'] for i in invocations):.0f}\n")
     shutil.rmtree(checkpoints, ignore_errors=True)
@@ -388,6 +394,7 @@ def write_report(args, out: Path) -> Path:
     config = json.loads((out / "config.json").read_text()) if (out / "config.json").exists() else {}
     model_name = Path(config.get("model", args.model)).name
     max_new_tokens = config.get("max_new_tokens", args.max_new_tokens)
+    base_max_new_tokens = config.get("base_max_new_tokens", "None")
     lines = [f"# The DSA recipe: data -> SFT -> GRPO on {model_name} (CPU)", "", "Commands, in order:", ""]
     lines += [f"    {command}" for command in FL.recorded_commands(out)] + [""]
     lines += [f"Machine: {env['machine']}; Python {env['python']}, torch {env['torch']}, "
@@ -398,7 +405,8 @@ def write_report(args, out: Path) -> Path:
         lines += [f"Data: offline generator {info['generator']}, {info['rows']} rows (seed {info['seed']}): "
                   f"{info['train']} train, {info['test']} test.", ""]
     n = sorted({m["n"] for m in columns.values()})
-    lines += [f"Evaluated on the first {'/'.join(map(str, n))} test rows, greedy, max {max_new_tokens} new tokens.",
+    lines += [f"Evaluated on the first {'/'.join(map(str, n))} test rows, greedy, max {max_new_tokens} new tokens"
+              + (f" (the base model: max {base_max_new_tokens})." if base_max_new_tokens not in ("None", None) else "."),
               ""]
     lines.append(FL.summary_markdown(columns, gold, rows=REPORT_ROWS, failures=False))
     stages = stage_results(out)
@@ -487,16 +495,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--grad-accum", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--warmup", type=int, default=8)
+    parser.add_argument("--sft-max-minutes", type=float, default=55.0,
+                        help="wall-time budget of one sft invocation; the next one resumes from its checkpoint")
     # evaluation
     parser.add_argument("--eval-rows", type=int, default=100)
     parser.add_argument("--max-new-tokens", type=int, default=640,
                         help="v2 gold replies are up to 577 tokens (median 266): 384 would cut 18 %% of them")
     parser.add_argument("--eval-batch-size", type=int, default=10)
+    parser.add_argument("--base-max-new-tokens", type=int, default=None,
+                        help="cap of the base model's evaluation alone (default --max-new-tokens): the base never "
+                             "writes the tags, and its untagged replies run to any cap, so a lower one saves the "
+                             "most expensive evaluation")
     # grpo
     parser.add_argument("--grpo-init", type=Path, default=None, help="weights GRPO starts from (default OUT/sft/model)")
     parser.add_argument("--grpo-steps", type=int, default=40, help="total GRPO optimizer steps (over all invocations)")
     parser.add_argument("--grpo-max-minutes", type=float, default=55.0, help="wall-time budget of one grpo invocation")
     parser.add_argument("--grpo-steps-per-call", type=int, default=None, help="stop an invocation after this many steps")
+    parser.add_argument("--grpo-until-budget", action="store_true",
+                        help="one invocation: train until --grpo-max-minutes (or --grpo-steps) and end the phase there")
     parser.add_argument("--num-generations", type=int, default=4, help="GRPO group size (completions per prompt)")
     parser.add_argument("--grpo-prompts-per-step", type=int, default=1)
     parser.add_argument("--max-completion-length", type=int, default=384)
@@ -532,10 +548,20 @@ def main(argv=None) -> int:
         else:
             FL.phase("data", out / "data", "data.json", lambda: make_data(args, out / "data"))
     if "sft" in phases:
-        FL.phase("sft", sft_dir, "train_log.json", lambda: FL.train(fl, "reply", sft_dir))
+        if (sft_dir / "train_log.json").exists():
+            print(f"sft: done already ({sft_dir})", flush=True)
+        else:
+            sft_dir.mkdir(parents=True, exist_ok=True)
+            start = time.time()
+            if FL.train(fl, "reply", sft_dir, max_seconds=60 * args.sft_max_minutes) is None:
+                return 0  # the budget ran out: later phases need the finished SFT model
+            log = json.loads((sft_dir / "train_log.json").read_text())
+            (sft_dir / "seconds.txt").write_text(f"{log['train_seconds']:.0f}\n")
+            print(f"sft: {time.time() - start:.0f} s in this invocation", flush=True)
     if "eval-base" in phases:
+        base = SimpleNamespace(**{**vars(fl), "max_new_tokens": args.base_max_new_tokens or args.max_new_tokens})
         FL.phase("eval base", out / "eval-base", "metrics.json",
-                 lambda: FL.evaluate(fl, Path(args.model), out / "eval-base"))
+                 lambda: FL.evaluate(base, Path(args.model), out / "eval-base"))
     if "eval-sft" in phases:
         FL.phase("eval sft", out / "eval-sft", "metrics.json", lambda: FL.evaluate(fl, sft_dir / "model", out / "eval-sft"))
     if "grpo" in phases:

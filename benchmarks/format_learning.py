@@ -122,13 +122,18 @@ def ablate(example: dict, mode: str) -> dict:
     return {"input_ids": example["input_ids"], "completion_mask": mask, "assistant_masks": mask}
 
 
-def train(args, mode: str, out: Path, progress: bool = False) -> dict:
+def train(args, mode: str, out: Path, progress: bool = False, max_seconds: float | None = None) -> dict | None:
     """Fine-tune and save to ``out/model``; returns the training log (per-step losses, timings).
 
     A plain PyTorch loop over the kit's masked rows (batch of one row, no padding, gradient
     accumulation): on a 2-core CPU it is several times faster than TRL's trainer, whose extra
     per-step work (entropy, token accuracy over the 262k vocabulary) dominates at this size.
     ``progress``: a tqdm bar over the steps (loss in its postfix) instead of one line per step.
+    ``max_seconds``: wall-time budget of this call. When one more step (the slowest so far, plus the
+    checkpoint's own time) would end past it, the weights, optimizer state and losses go to
+    ``out/checkpoint.pt`` and the call returns ``None``; the next call resumes there. The loop draws no
+    random numbers (rows in order, no dropout), so a resumed run ends with the same weights and losses
+    as one uninterrupted run.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -152,13 +157,30 @@ def train(args, mode: str, out: Path, progress: bool = False) -> dict:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     order = list(range(len(trl_rows)))
-    losses, seen, start = [], 0, time.time()
+    losses, seen, start, first, earlier_seconds = [], 0, time.time(), 0, 0.0
+    checkpoint = out / CHECKPOINT
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        first, seen, losses, earlier_seconds = state["step"], state["seen"], state["losses"], state["seconds"]
+        print(f"resuming at step {first + 1}/{args.steps} from {checkpoint}", flush=True)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=args.steps, desc="training", unit="step")
-    for step in range(args.steps):
+        bar = tqdm(total=args.steps, initial=first, desc="training", unit="step")
+    slowest = 0.0
+    for step in range(first, args.steps):
+        elapsed = time.time() - start
+        if max_seconds is not None and step > first and elapsed + 1.5 * slowest + CHECKPOINT_SECONDS > max_seconds:
+            saved = time.time()
+            save_checkpoint(checkpoint, model, optimizer, step=step, seen=seen, losses=losses,
+                            seconds=earlier_seconds + elapsed)
+            print(f"stopped at step {step}/{args.steps} after {elapsed:.0f} s (checkpoint {checkpoint}, "
+                  f"{time.time() - saved:.0f} s to write); run again to resume", flush=True)
+            return None
+        step_start = time.time()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, args)
         step_loss = 0.0
@@ -178,9 +200,10 @@ def train(args, mode: str, out: Path, progress: bool = False) -> dict:
             bar.update(1)
         else:
             print(f"step {step + 1}/{args.steps} loss {step_loss:.4f} ({time.time() - start:.0f} s)", flush=True)
+        slowest = max(slowest, time.time() - step_start)
     if bar is not None:
         bar.close()
-    seconds = time.time() - start
+    seconds = earlier_seconds + time.time() - start
     model.save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
     log = {
@@ -200,7 +223,22 @@ def train(args, mode: str, out: Path, progress: bool = False) -> dict:
         "max_length": args.max_length,
     }
     (out / "train_log.json").write_text(json.dumps(log, indent=2, sort_keys=True) + "\n")
+    checkpoint.unlink(missing_ok=True)
     return log
+
+
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_SECONDS = 30.0  # margin for writing one (~2 GB for the 270M: weights and AdamW moments)
+
+
+def save_checkpoint(path: Path, model, optimizer, **progress) -> None:
+    """Weights, optimizer state and ``progress`` (step, rows seen, losses, seconds) -> ``path``, atomically."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), **progress}, tmp)
+    tmp.replace(path)
 
 
 def evaluate(args, model: Path, out: Path, compare: Path | None = None, progress: bool = False) -> None:

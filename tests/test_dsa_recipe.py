@@ -247,3 +247,17 @@ def test_an_interrupted_grpo_phase_resumes_to_the_same_total(recipe, chain, tmp_
     assert log["total_steps"] == 3 and log["steps"] == [1, 2, 3]
     assert [(i["from_step"], i["to_step"]) for i in log["invocations"]] == [(0, 2), (2, 3)]
     assert (out / "grpo" / "model" / "config.json").exists()
+
+
+@pytest.mark.e2e
+def test_until_budget_ends_the_grpo_phase_where_the_budget_stops_it(recipe, chain, tmp_path):
+    done, _ = chain
+    out = tmp_path / "out"
+    for part in ("data", "sft"):
+        shutil.copytree(done / part, out / part)
+    argv = ["--out", str(out), "--model", str(ROOT / "models" / "tiny-gemma3"), "--phases", "grpo",
+            "--grpo-steps", "3", "--grpo-steps-per-call", "1", "--grpo-until-budget", *TINY]
+    assert recipe.main(argv) == 0
+    log = json.loads((out / "grpo" / "grpo_log.json").read_text())
+    assert (log["total_steps"], log["steps"], log["ended_by_budget"]) == (1, [1], True)
+    assert (out / "grpo" / "model" / "config.json").exists() and not (out / "grpo" / "checkpoints").exists()

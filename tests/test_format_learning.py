@@ -205,3 +205,26 @@ def test_trains_a_chatml_model_on_its_own_mask(format_learning, tiny_chatml_dir,
     assert len(log["losses"]) == 2 and all(math.isfinite(x) for x in log["losses"])
     saved = AutoTokenizer.from_pretrained(str(out / "model"))
     assert saved.chat_template == tokenizer.chat_template  # the model keeps its own template
+
+
+@pytest.mark.e2e
+def test_an_interrupted_training_resumes_to_the_same_weights(format_learning, tiny_model_dir, tmp_path):
+    """A budget of 0 s stops every call after one step; four calls end where one uninterrupted call does."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+
+    args = Namespace(model=str(tiny_model_dir), dataset=str(ROOT / "data" / "dipg"), train_rows=5, max_length=512,
+                     steps=4, grad_accum=2, lr=1e-3, warmup=1, seed=42)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    format_learning.train(args, "reply", whole)
+    calls = [format_learning.train(args, "reply", parts, max_seconds=0) for _ in range(4)]
+    assert calls[:3] == [None, None, None] and calls[3] is not None
+    assert not (parts / format_learning.CHECKPOINT).exists()  # removed once the model is saved
+    logs = [json.loads((folder / "train_log.json").read_text()) for folder in (whole, parts)]
+    assert logs[0]["losses"] == logs[1]["losses"] and logs[1]["rows_seen"] == 8
+    weights = [load_file(folder / "model" / "model.safetensors") for folder in (whole, parts)]
+    assert weights[0].keys() == weights[1].keys()
+    for name in weights[0]:
+        assert torch.equal(weights[0][name], weights[1][name]), name
