@@ -82,7 +82,9 @@ def check_control_tokens(messages: Sequence[dict]) -> None:
                 )
 
 
-def _validate(messages: Sequence[dict]) -> None:
+def check_message_shapes(messages: Sequence[dict]) -> None:
+    """Raise :class:`ConversationError` unless ``messages`` is a non-empty list of
+    ``{"role": system|user|assistant, "content": str}`` objects (the order is checked by the renderers)."""
     if not isinstance(messages, (list, tuple)) or not messages:
         raise ConversationError("messages must be a non-empty list")
     for index, message in enumerate(messages):
@@ -92,6 +94,10 @@ def _validate(messages: Sequence[dict]) -> None:
             raise ConversationError(f"message {index} has role {message.get('role')!r}")
         if not isinstance(message.get("content"), str):
             raise ConversationError(f"message {index} content is not a string")
+
+
+def _validate(messages: Sequence[dict]) -> None:
+    check_message_shapes(messages)
     check_control_tokens(messages)
 
 

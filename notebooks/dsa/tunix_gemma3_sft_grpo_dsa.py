@@ -646,7 +646,9 @@ def check_control_tokens(messages: Sequence[dict]) -> None:
                 )
 
 
-def _validate(messages: Sequence[dict]) -> None:
+def check_message_shapes(messages: Sequence[dict]) -> None:
+    """Raise :class:`ConversationError` unless ``messages`` is a non-empty list of
+    ``{"role": system|user|assistant, "content": str}`` objects (the order is checked by the renderers)."""
     if not isinstance(messages, (list, tuple)) or not messages:
         raise ConversationError("messages must be a non-empty list")
     for index, message in enumerate(messages):
@@ -656,6 +658,10 @@ def _validate(messages: Sequence[dict]) -> None:
             raise ConversationError(f"message {index} has role {message.get('role')!r}")
         if not isinstance(message.get("content"), str):
             raise ConversationError(f"message {index} content is not a string")
+
+
+def _validate(messages: Sequence[dict]) -> None:
+    check_message_shapes(messages)
     check_control_tokens(messages)
 
 
@@ -922,15 +928,7 @@ def template_messages(messages: Sequence[dict], info: TemplateInfo) -> list[dict
     """Validate ``messages`` (system?, then user/assistant alternating from user) -> the list the
     template renders: the system prompt folded into the first user turn when the template has no
     system role. Raises :class:`ConversationError` / :class:`ControlTokenError`."""
-    if not isinstance(messages, (list, tuple)) or not messages:
-        raise ConversationError("messages must be a non-empty list")
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise ConversationError(f"message {index} is not an object")
-        if message.get("role") not in ("system", "user", "assistant"):
-            raise ConversationError(f"message {index} has role {message.get('role')!r}")
-        if not isinstance(message.get("content"), str):
-            raise ConversationError(f"message {index} content is not a string")
+    check_message_shapes(messages)
     check_template_controls(messages, info)
     turns = [{"role": m["role"], "content": m["content"]} for m in messages]
     system = turns.pop(0) if turns[0]["role"] == "system" else None
