@@ -1889,7 +1889,18 @@ def mask_batch(
     if not uses_gemma_path(tokenizer):
         return template_mask_batch(rows, tokenizer, max_length)
     bos_id, eot_id = _special_ids(tokenizer)
-    rendered = render_rows(rows)
+    return _mask_rendered(
+        render_rows(rows), tokenizer, max_length,
+        lambda encoding, ids, offsets, conv: _loss_mask(encoding, ids, offsets, conv.reply_spans, bos_id, eot_id),
+    )
+
+
+def _mask_rendered(
+    rendered: Sequence[RenderedConversation], tokenizer, max_length: int | None, loss_mask
+) -> tuple[list[tuple[int, MaskedExample]], list[DroppedRow]]:
+    """Rendered conversations -> ``(examples, dropped)`` as :func:`mask_batch` returns them, with ONE
+    batched fast-tokenizer call. ``loss_mask(encoding, ids, offsets, conversation)`` -> the row's mask,
+    raising :class:`_Drop` for a row it cannot train (the Gemma path and the template path differ only there)."""
     if not rendered:
         return [], []
     batch = _tokenize(tokenizer, [r.text for r in rendered])
@@ -1898,7 +1909,7 @@ def mask_batch(
     dropped: list[DroppedRow] = []
     for index, conv in enumerate(rendered):
         try:
-            mask = _loss_mask(encodings[index], all_ids[index], all_offsets[index], conv.reply_spans, bos_id, eot_id)
+            mask = loss_mask(encodings[index], all_ids[index], all_offsets[index], conv)
             examples.append((index, _finish(all_ids[index], mask, max_length)))
         except _Drop as drop:
             dropped.append(DroppedRow(index=index, kind=drop.kind, reason=drop.reason, tokens=len(all_ids[index])))
@@ -1985,22 +1996,11 @@ def template_mask_batch(
     one batched fast-tokenizer call."""
     _check_max_length(max_length)
     info = read_template(tokenizer)
-    rendered = template_render_rows(rows, tokenizer, info)
-    if not rendered:
-        return [], []
-    batch = _tokenize(tokenizer, [r.text for r in rendered])
-    all_ids, all_offsets, encodings = batch["input_ids"], batch["offset_mapping"], batch.encodings
-    examples: list[tuple[int, MaskedExample]] = []
-    dropped: list[DroppedRow] = []
-    for index, conv in enumerate(rendered):
-        try:
-            mask = _template_loss_mask(
-                encodings[index], all_ids[index], all_offsets[index], conv.reply_spans, info, conv.text, tokenizer
-            )
-            examples.append((index, _finish(all_ids[index], mask, max_length)))
-        except _Drop as drop:
-            dropped.append(DroppedRow(index=index, kind=drop.kind, reason=drop.reason, tokens=len(all_ids[index])))
-    return examples, dropped
+    return _mask_rendered(
+        template_render_rows(rows, tokenizer, info), tokenizer, max_length,
+        lambda encoding, ids, offsets, conv: _template_loss_mask(
+            encoding, ids, offsets, conv.reply_spans, info, conv.text, tokenizer),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
