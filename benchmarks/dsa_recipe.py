@@ -341,6 +341,23 @@ def branch_table(results: list[dict], key: str = "gym") -> dict[str, dict]:
     return table
 
 
+def type_table(columns: dict[str, dict], gold: dict) -> list[str]:
+    """Markdown lines: gym mean reward per row type, one column per stage plus the gold
+    replies; ``columns``: ``{stage label: metrics.json}``, ``gold``: their ``gold`` block (``by_type``:
+    ``{type: gym summary}``)."""
+    types = sorted(gold["by_type"])
+    lines = ["Gym mean reward by row type:", "",
+             "| row type | rows | " + " | ".join(columns) + " | gold replies |", "|---" * (len(columns) + 3) + "|"]
+    for kind in types:
+        cells = []
+        for metrics in columns.values():
+            block = metrics["by_type"].get(kind)
+            cells.append(f"{block['gym']['mean_reward']:.2f}" if block else "-")
+        rows = next(m["by_type"][kind]["n"] for m in columns.values() if kind in m["by_type"])
+        lines.append(f"| {kind} | {rows} | " + " | ".join(cells) + f" | {gold['by_type'][kind]['mean_reward']:.2f} |")
+    return lines + [""]
+
+
 def stage_results(out: Path) -> dict[str, list[dict]]:
     """``{stage label: per-row results}`` of the evaluations that finished, plus the gold replies."""
     stages = {label: read_results(out / folder) for label, folder in STAGES if (out / folder / "results.jsonl").exists()}
@@ -409,6 +426,7 @@ def write_report(args, out: Path) -> Path:
               + (f" (the base model: max {base_max_new_tokens})." if base_max_new_tokens not in ("None", None) else "."),
               ""]
     lines.append(FL.summary_markdown(columns, gold, rows=REPORT_ROWS, failures=False))
+    lines += type_table(columns, gold)
     stages = stage_results(out)
     branches = {label: branch_table(results) for label, results in stages.items()}
     names = [b for b in __import__("adapters.gym_scorer", fromlist=["BRANCHES"]).BRANCHES

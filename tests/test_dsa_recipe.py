@@ -222,8 +222,15 @@ def test_the_report_reads_its_numbers_from_the_evaluations(recipe, chain):
         for branch, count in metrics["overall"]["gym"]["branches"].items():
             cell = branches.get(branch, [None] * 4)[column]
             assert (cell or "0").split(" ")[0] == str(count), (label, branch)
-    gold = json.loads((out / "eval-sft" / "metrics.json").read_text())["gold"]["overall"]
-    assert overall["gym mean reward"][3] == f"{gold['mean_reward']:.2f}"
+    gold = json.loads((out / "eval-sft" / "metrics.json").read_text())["gold"]
+    assert overall["gym mean reward"][3] == f"{gold['overall']['mean_reward']:.2f}"
+    by_type = _table(text, "row type")
+    assert sorted(by_type) == sorted(gold["by_type"])
+    for kind, cells in by_type.items():
+        stages = [json.loads((out / folder / "metrics.json").read_text())["by_type"].get(kind) for _, folder in recipe.STAGES]
+        assert cells[0] == str(next(s["n"] for s in stages if s))
+        assert cells[1:4] == [f"{s['gym']['mean_reward']:.2f}" if s else "-" for s in stages]
+        assert cells[4] == f"{gold['by_type'][kind]['mean_reward']:.2f}"
     diff = recipe.FL.paired_difference(recipe.FL.row_rewards(out / "eval-grpo"), recipe.FL.row_rewards(out / "eval-sft"))
     row = re.search(r"^\| after GRPO - after SFT \| (\S+) \| \[(\S+), (\S+)\] \| (\d+) / (\d+) \|$", text, re.M)
     assert row.groups() == (f"{diff['mean']:+.2f}", f"{diff['low']:+.2f}", f"{diff['high']:+.2f}",
