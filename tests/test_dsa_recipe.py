@@ -237,14 +237,18 @@ def test_the_report_reads_its_numbers_from_the_evaluations(recipe, chain):
                             str(diff["better"]), str(diff["worse"]))
 
 
-@pytest.mark.e2e
-def test_an_interrupted_grpo_phase_resumes_to_the_same_total(recipe, chain, tmp_path):
+def _grpo_only(chain, tmp_path, *flags) -> tuple[Path, list[str]]:
+    """A fresh ``--out`` holding the chain's data and SFT phases, and the argv of a grpo-only invocation."""
     done, _ = chain
     out = tmp_path / "out"
     for part in ("data", "sft"):
         shutil.copytree(done / part, out / part)
-    argv = ["--out", str(out), "--model", str(ROOT / "models" / "tiny-gemma3"), "--phases", "grpo",
-            "--grpo-steps", "3", "--grpo-steps-per-call", "2", *TINY]
+    return out, ["--out", str(out), "--model", str(ROOT / "models" / "tiny-gemma3"), "--phases", "grpo", *flags, *TINY]
+
+
+@pytest.mark.e2e
+def test_an_interrupted_grpo_phase_resumes_to_the_same_total(recipe, chain, tmp_path):
+    out, argv = _grpo_only(chain, tmp_path, "--grpo-steps", "3", "--grpo-steps-per-call", "2")
     assert recipe.main(argv) == 0
     assert not (out / "grpo" / "grpo_log.json").exists()
     checkpoints = sorted(p.name for p in (out / "grpo" / "checkpoints").glob("checkpoint-*"))
@@ -258,12 +262,7 @@ def test_an_interrupted_grpo_phase_resumes_to_the_same_total(recipe, chain, tmp_
 
 @pytest.mark.e2e
 def test_until_budget_ends_the_grpo_phase_where_the_budget_stops_it(recipe, chain, tmp_path):
-    done, _ = chain
-    out = tmp_path / "out"
-    for part in ("data", "sft"):
-        shutil.copytree(done / part, out / part)
-    argv = ["--out", str(out), "--model", str(ROOT / "models" / "tiny-gemma3"), "--phases", "grpo",
-            "--grpo-steps", "3", "--grpo-steps-per-call", "1", "--grpo-until-budget", *TINY]
+    out, argv = _grpo_only(chain, tmp_path, "--grpo-steps", "3", "--grpo-steps-per-call", "1", "--grpo-until-budget")
     assert recipe.main(argv) == 0
     log = json.loads((out / "grpo" / "grpo_log.json").read_text())
     assert (log["total_steps"], log["steps"], log["ended_by_budget"]) == (1, [1], True)
