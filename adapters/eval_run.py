@@ -34,6 +34,7 @@ class EvalOptions:
     limit: int | None = None
     max_new_tokens: int = 512
     batch_size: int = 8
+    dtype: str = "auto"  # the weights' dtype for generation: auto (as saved), float32 or bfloat16
     sample: bool = False
     temperature: float = 1.0
     seed: int = 0
@@ -82,7 +83,7 @@ def _generate_responses(options: EvalOptions, rows: list[dict]) -> list[tuple[in
 
     indices = list(range(len(rows) if options.limit is None else min(options.limit, len(rows))))
     prefill = PREFILL if options.prefill_think else ""
-    model, tokenizer = load_model(options.model)
+    model, tokenizer = load_model(options.model, dtype=options.dtype)
     # The model's own chat template (Gemma: the kit's rendering), the pre-fill after its generation prompt.
     prompts = [model_prompt(rows[i]["messages"], tokenizer, generation_prefill=prefill) for i in indices]
     bar, update = _progress_bar(len(prompts), "generating", options.progress)
@@ -153,6 +154,8 @@ def run_evaluation(options: EvalOptions) -> dict:
 
     sources = {"dataset": options.dataset}
     sources["responses" if options.responses is not None else "model"] = str(options.responses or options.model)
+    if options.model is not None and options.dtype != "auto":
+        sources["weights dtype"] = options.dtype
     if options.compare is not None:
         sources["compared with"] = str(options.compare)
     labels = (out.name or "this run", Path(options.compare).name if options.compare else "other run")

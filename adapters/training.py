@@ -18,6 +18,26 @@ def learning_rate(step: int, args) -> float:
     return args.lr * max(0.0, (args.steps - step) / max(1, args.steps - args.warmup))
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def autocast(precision: str):
+    """The forward's context for ``precision``: ``fp32`` none; ``bf16`` CPU autocast to bfloat16.
+
+    With ``bf16`` the weights, gradients and AdamW state stay float32; only the matrix products run
+    in bfloat16 (on a CPU with AMX much faster; ``benchmarks/bench_precision.py`` measures it).
+    """
+    import contextlib
+
+    import torch
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
 def _target_logits(model, ids, completion_mask: Sequence[int]):
     """``ids``: ``[1, T]`` -> (logits ``[K, V]`` of the K trained predictions, their targets ``[K]``).
 

@@ -45,7 +45,7 @@ from adapters.dataset import load_splits  # noqa: E402
 from adapters.chat_template import PROBE_CONVERSATION, render_with_template, uses_gemma_path  # noqa: E402
 from adapters.errors import ConversationError, DSAError, TemplateError  # noqa: E402
 from adapters.masking import mask_batch, to_trl_tokenized  # noqa: E402
-from adapters.training import learning_rate, masked_loss  # noqa: E402,F401  (re-exported: demo, tests)
+from adapters.training import PRECISIONS, autocast, learning_rate, masked_loss  # noqa: E402,F401  (re-exported: demo, tests)
 
 
 ABLATION_LABELS = {"none": "prompt not masked", "offbyone": "upstream off-by-one mask"}
@@ -139,6 +139,7 @@ def train(args, mode: str, out: Path, progress: bool = False, max_seconds: float
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(args.seed)
+    precision = getattr(args, "precision", "fp32")
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     rows = list(load_splits(args.dataset)["train"])
     examples, dropped = mask_batch(rows, tokenizer, max_length=args.max_length)
@@ -163,6 +164,9 @@ def train(args, mode: str, out: Path, progress: bool = False, max_seconds: float
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if state.get("precision", "fp32") != precision:
+            raise SystemExit(f"error: {checkpoint} was trained with --precision {state.get('precision', 'fp32')}, "
+                             f"not {precision}: resume with the same precision")
         first, seen, losses, earlier_seconds = state["step"], state["seen"], state["losses"], state["seconds"]
         print(f"resuming at step {first + 1}/{args.steps} from {checkpoint}", flush=True)
     bar = None
@@ -176,7 +180,7 @@ def train(args, mode: str, out: Path, progress: bool = False, max_seconds: float
         if max_seconds is not None and step > first and elapsed + 1.5 * slowest + CHECKPOINT_SECONDS > max_seconds:
             saved = time.time()
             save_checkpoint(checkpoint, model, optimizer, step=step, seen=seen, losses=losses,
-                            seconds=earlier_seconds + elapsed)
+                            seconds=earlier_seconds + elapsed, precision=precision)
             print(f"stopped at step {step}/{args.steps} after {elapsed:.0f} s (checkpoint {checkpoint}, "
                   f"{time.time() - saved:.0f} s to write); run again to resume", flush=True)
             return None
@@ -188,7 +192,8 @@ def train(args, mode: str, out: Path, progress: bool = False, max_seconds: float
             row = trl_rows[order[seen % len(order)]]
             seen += 1
             ids = torch.tensor([row["input_ids"]])
-            loss = masked_loss(model, ids, row["completion_mask"])
+            with autocast(precision):
+                loss = masked_loss(model, ids, row["completion_mask"])
             (loss / args.grad_accum).backward()
             step_loss += loss.item() / args.grad_accum
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -221,6 +226,7 @@ def train(args, mode: str, out: Path, progress: bool = False, max_seconds: float
         "warmup": args.warmup,
         "grad_accum": args.grad_accum,
         "max_length": args.max_length,
+        "precision": precision,
     }
     (out / "train_log.json").write_text(json.dumps(log, indent=2, sort_keys=True) + "\n")
     checkpoint.unlink(missing_ok=True)
@@ -249,6 +255,8 @@ def evaluate(args, model: Path, out: Path, compare: Path | None = None, progress
         "--limit", str(args.eval_rows), "--max-new-tokens", str(args.max_new_tokens),
         "--batch-size", str(args.eval_batch_size),
     ] + ([] if progress else ["--no-progress"])
+    if getattr(args, "precision", "fp32") == "bf16":
+        command += ["--dtype", "bfloat16"]  # generation with bfloat16 weights: ~2x faster on a CPU with AMX
     if compare is not None:
         command += ["--compare", str(compare)]
     print("+", " ".join(command), flush=True)
@@ -445,6 +453,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ablation", choices=tuple(ABLATION_LABELS), default="none")
     parser.add_argument("--phases", default="train,after,before,ablation,ablation-eval",
                         help="comma-separated; the summary (summary.md) is always written at the end")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="bf16: training under CPU autocast (float32 weights and optimizer) and evaluation "
+                        "with bfloat16 weights; fp32 (default): float32 throughout")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
 

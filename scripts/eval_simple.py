@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N test rows")
     parser.add_argument("--max-new-tokens", type=int, default=512, help="generation length (--model; default 512)")
     parser.add_argument("--batch-size", type=int, default=8, help="generation batch size (--model; default 8)")
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="weights' dtype for generation (--model; default: as saved). bfloat16 halves the memory each "
+        "decoding step reads: ~2x faster on a CPU with AMX, greedy replies may differ from float32's",
+    )
     parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding (--model)")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (with --sample)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -71,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         limit=args.limit,
         max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,
+        dtype=args.dtype,
         sample=args.sample,
         temperature=args.temperature,
         seed=args.seed,

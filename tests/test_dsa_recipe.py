@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from markdown_tables import table_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,19 +168,6 @@ def chain(recipe, tiny_model_dir, tmp_path_factory):
     return out, argv
 
 
-def _table(text: str, first_cell: str) -> dict[str, list[str]]:
-    """The Markdown table whose header starts with ``first_cell`` -> ``{row label: cells}``."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_cell} |"))
-    rows = {}
-    for line in lines[start + 2:]:
-        if not line.startswith("| "):
-            break
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        rows[cells[0]] = cells[1:]
-    return rows
-
-
 @pytest.mark.e2e
 def test_the_chain_writes_every_phase_and_the_report(chain):
     out, _ = chain
@@ -212,8 +200,8 @@ def test_a_second_invocation_skips_every_finished_phase(recipe, chain, capsys):
 def test_the_report_reads_its_numbers_from_the_evaluations(recipe, chain):
     out, _ = chain
     text = (out / "summary.md").read_text()
-    overall = _table(text, "metric")
-    branches = _table(text, "branch")
+    overall = table_rows(text, "metric")
+    branches = table_rows(text, "branch")
     for column, (label, folder) in enumerate(recipe.STAGES):
         metrics = json.loads((out / folder / "metrics.json").read_text())
         assert overall["strict format"][column] == f"{100 * metrics['overall']['strict_format_rate']:.1f} %"
@@ -224,7 +212,7 @@ def test_the_report_reads_its_numbers_from_the_evaluations(recipe, chain):
             assert (cell or "0").split(" ")[0] == str(count), (label, branch)
     gold = json.loads((out / "eval-sft" / "metrics.json").read_text())["gold"]
     assert overall["gym mean reward"][3] == f"{gold['overall']['mean_reward']:.2f}"
-    by_type = _table(text, "row type")
+    by_type = table_rows(text, "row type")
     assert sorted(by_type) == sorted(gold["by_type"])
     for kind, cells in by_type.items():
         stages = [json.loads((out / folder / "metrics.json").read_text())["by_type"].get(kind) for _, folder in recipe.STAGES]
@@ -267,3 +255,39 @@ def test_until_budget_ends_the_grpo_phase_where_the_budget_stops_it(recipe, chai
     log = json.loads((out / "grpo" / "grpo_log.json").read_text())
     assert (log["total_steps"], log["steps"], log["ended_by_budget"]) == (1, [1], True)
     assert (out / "grpo" / "model" / "config.json").exists() and not (out / "grpo" / "checkpoints").exists()
+
+
+def test_reward_weights_parse_three_non_negative_numbers(recipe):
+    assert recipe.parse_reward_weights("1,1,1") == [1.0, 1.0, 1.0]
+    assert recipe.parse_reward_weights(" 0, 0.5 ,1") == [0.0, 0.5, 1.0]
+    for bad, message in (("1,1", "give 3"), ("a,b,c", "not numbers"), ("0,0,0", "not all 0"),
+                         ("1,-1,1", ">= 0"), ("1,nan,1", "finite")):
+        with pytest.raises(ValueError, match=message):
+            recipe.parse_reward_weights(bad)
+
+
+def test_bad_reward_weights_exit_2_before_anything_is_written(recipe, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert recipe.main(["--out", str(out), "--phases", "grpo", "--reward-weights", "1,1"]) == 2
+    assert capsys.readouterr().err.startswith("error: --reward-weights '1,1'")
+    assert not out.exists()
+
+
+@pytest.mark.e2e
+def test_reward_weights_decide_the_reward_grpo_trains_on(recipe, chain, tmp_path):
+    out, argv = _grpo_only(chain, tmp_path, "--grpo-steps", "2", "--reward-weights", "1,0,0")
+    assert recipe.main(argv) == 0
+    log = json.loads((out / "grpo" / "grpo_log.json").read_text())
+    assert log["reward_weights"] == {"strict": 1.0, "partial": 0.0, "gym": 0.0}
+    # Every reward is still logged; the trained reward is the strict format's alone. (The tiny model never
+    # writes the tags, so strict is 0 while the gym rubric is not: the two sums differ.)
+    gym = log["rewards/gym_rubric_reward/mean"]
+    assert any(value != 0 for value in gym)
+    assert log["reward"] == pytest.approx(log["rewards/strict_format_reward/mean"])
+    assert log["reward"] != pytest.approx([a + b for a, b in zip(log["rewards/strict_format_reward/mean"], gym)])
+
+
+@pytest.mark.e2e
+def test_the_report_names_the_reward_weights(chain):
+    out, _ = chain
+    assert "; reward weights strict 1, partial 1, gym 1;" in (out / "summary.md").read_text()

@@ -228,6 +228,30 @@ def test_model_end_to_end_on_tiny_model(tmp_path, tiny_model_dir):
     assert (again / "metrics.json").read_text() == (out / "metrics.json").read_text()
 
 
+@pytest.mark.e2e
+def test_dtype_bfloat16_generates_with_bfloat16_weights(tmp_path, tiny_model_dir, monkeypatch):
+    import torch
+
+    import adapters.generation as generation
+
+    seen = []
+    real_generate = generation.generate
+
+    def spy(model, *args, **kwargs):
+        seen.append({p.dtype for p in model.parameters()})
+        return real_generate(model, *args, **kwargs)
+
+    monkeypatch.setattr(generation, "generate", spy)
+    out = tmp_path / "bf16"
+    assert _run("--model", tiny_model_dir, "--dataset", DATASET, "--out", out, "--limit", 2,
+                "--max-new-tokens", 4, "--dtype", "bfloat16") == 0
+    assert seen == [{torch.bfloat16}]
+    assert "- weights dtype: `bfloat16`" in (out / "report.md").read_text()
+    assert _run("--model", tiny_model_dir, "--dataset", DATASET, "--out", tmp_path / "as-saved", "--limit", 2,
+                "--max-new-tokens", 4) == 0
+    assert seen[1] == {torch.float32} and "weights dtype" not in (tmp_path / "as-saved" / "report.md").read_text()
+
+
 def test_absent_model_folder(tmp_path, capsys):
     assert _run("--model", tmp_path / "nope", "--dataset", DATASET, "--out", tmp_path / "out") == 2
     assert "model folder not found" in capsys.readouterr().err

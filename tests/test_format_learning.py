@@ -228,3 +228,54 @@ def test_an_interrupted_training_resumes_to_the_same_weights(format_learning, ti
     assert weights[0].keys() == weights[1].keys()
     for name in weights[0]:
         assert torch.equal(weights[0][name], weights[1][name]), name
+
+
+def test_autocast_runs_the_products_in_bfloat16_only_when_asked(format_learning):
+    import torch
+
+    a, b = torch.ones(2, 3), torch.ones(3, 2)
+    with format_learning.autocast("fp32"):
+        assert (a @ b).dtype == torch.float32
+    with format_learning.autocast("bf16"):
+        assert (a @ b).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        format_learning.autocast("fp16")
+
+
+@pytest.mark.e2e
+def test_bf16_training_keeps_float32_weights_and_refuses_a_resume_in_another_precision(
+        format_learning, tiny_model_dir, tmp_path):
+    """bf16: autocast forward, float32 master weights; its losses are the fp32 run's to bf16 rounding."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+
+    base = dict(model=str(tiny_model_dir), dataset=str(ROOT / "data" / "dipg"), train_rows=4, max_length=512,
+                steps=2, grad_accum=2, lr=1e-3, warmup=1, seed=42)
+    logs = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        format_learning.train(Namespace(**base, precision=precision), "reply", out)
+        logs[precision] = json.loads((out / "train_log.json").read_text())
+        weights = load_file(out / "model" / "model.safetensors")
+        assert {w.dtype for w in weights.values()} == {torch.float32}
+    assert logs["bf16"]["precision"] == "bf16" and logs["fp32"]["precision"] == "fp32"
+    assert logs["bf16"]["losses"] != logs["fp32"]["losses"]  # the products really ran in bfloat16
+    assert logs["bf16"]["losses"] == pytest.approx(logs["fp32"]["losses"], rel=0.02)
+
+    parts = tmp_path / "parts"
+    assert format_learning.train(Namespace(**base, precision="bf16"), "reply", parts, max_seconds=0) is None
+    with pytest.raises(SystemExit, match="--precision bf16"):
+        format_learning.train(Namespace(**base, precision="fp32"), "reply", parts, max_seconds=0)
+    assert (parts / format_learning.CHECKPOINT).exists()  # the refused resume loses nothing
+
+
+def test_bf16_evaluations_generate_with_bfloat16_weights(format_learning, monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(format_learning.subprocess, "run", lambda command, check: calls.append(command))
+    args = Namespace(dataset="d", eval_rows=3, max_new_tokens=8, eval_batch_size=2)
+    format_learning.evaluate(args, Path("m"), tmp_path)
+    format_learning.evaluate(Namespace(**vars(args), precision="bf16"), Path("m"), tmp_path)
+    assert "--dtype" not in calls[0]
+    assert calls[1][calls[1].index("--dtype") + 1] == "bfloat16"
