@@ -21,7 +21,10 @@ Phases (each a folder under ``--out``; a phase whose folder is complete is skipp
   invocation trains for at most ``--grpo-max-minutes`` (and ``--grpo-steps-per-call`` steps, if given):
   if steps remain, it saves a checkpoint under ``OUT/grpo/checkpoints`` and the next invocation resumes
   from it. When all ``--grpo-steps`` are done: ``OUT/grpo/model`` and ``OUT/grpo/grpo_log.json`` (the
-  reward of each reward function, loss, KL, completion length per step).
+  reward of each reward function, loss, KL, completion length per step). The prompts are the SFT train
+  rows, or with ``--grpo-data-seed N`` the train rows of a fresh v2 generation (``OUT/grpo/data``) minus
+  any sharing a context with the evaluated test split: SFT fits its own rows so closely that sampled groups
+  on them rarely differ, and a group whose rewards are all equal teaches GRPO nothing.
 * ``report``: ``OUT/summary.md`` (before SFT / after SFT / after GRPO / gold replies; the paired bootstrap
   interval of the gym-reward difference GRPO - SFT; rows and reward per rubric branch) and ``OUT/report.png``.
 
@@ -80,20 +83,22 @@ def dataset_path(args) -> Path:
     return Path(args.dataset) if args.dataset else args.out / "data" / "dipg"
 
 
-def make_data(args, out: Path) -> dict:
-    """v2 rows -> ``out/rows.jsonl`` -> upstream split -> ``out/dipg``; returns the row counts."""
+def make_data(args, out: Path, seed: int | None = None) -> dict:
+    """v2 rows (``seed``, default ``--data-seed``) -> ``out/rows.jsonl`` -> upstream split -> ``out/dipg``;
+    returns the row counts."""
+    seed = args.data_seed if seed is None else seed
     rows = out / "rows.jsonl"
     script = ROOT / "scripts"
     for command in (
         [sys.executable, str(script / "make_dipg_dataset.py"), "--generator", "v2", "--rows", str(args.rows),
-         "--seed", str(args.data_seed), "--out", str(rows), "--force"],
+         "--seed", str(seed), "--out", str(rows), "--force"],
         [sys.executable, str(script / "prepare_dataset.py"), str(rows), "--out", str(out / "dipg"), "--force"],
     ):
         print("+", " ".join(command), flush=True)
         subprocess.run(command, check=True)
     counts = {split: sum(1 for line in (out / "dipg" / f"{split}.jsonl").read_text().splitlines() if line.strip())
               for split in ("train", "test")}
-    info = {"generator": "v2", "rows": args.rows, "seed": args.data_seed, **counts}
+    info = {"generator": "v2", "rows": args.rows, "seed": seed, **counts}
     (out / "data.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return info
 
@@ -139,6 +144,43 @@ def grpo_rows(dataset: Path, tokenizer, max_prompt_length: int) -> tuple[list[di
         out.append({"prompt": prompt, "context": context, "question": question, "answer": gold,
                     "type": row["metadata"]["type"]})
     return out, dropped
+
+
+def without_test_contexts(rows: list[dict], dataset: Path) -> tuple[list[dict], int]:
+    """GRPO rows -> those whose context is no test row's context, and how many were removed.
+
+    Prompts drawn from a second generation (``--grpo-data-seed``) may repeat a context of the evaluated test
+    split; training on it would score the evaluation on a seen context.
+    """
+    from adapters.dataset import load_splits
+    from adapters.gym_scorer import split_user_content
+
+    test = {split_user_content(next(m for m in row["messages"] if m["role"] == "user")["content"])[0]
+            for row in load_splits(str(dataset))["test"]}
+    kept = [row for row in rows if row["context"] not in test]
+    return kept, len(rows) - len(kept)
+
+
+def grpo_prompt_rows(args, out: Path, tokenizer) -> tuple[list[dict], dict]:
+    """The GRPO prompts and where they come from.
+
+    Default: the SFT train split. With ``--grpo-data-seed N``: the train split of a fresh v2 generation
+    (seed N, written once to ``out/data``) minus rows sharing a context with the evaluated test split. SFT
+    fits its own rows almost exactly (loss 0.03 on 1,400 rows), so sampled groups on them barely differ and
+    GRPO's group-normalised advantage is 0; prompts SFT never saw keep the groups apart.
+    """
+    source = dataset_path(args)
+    info = {"source": "sft train split"}
+    if args.grpo_data_seed is not None:
+        FL.phase("grpo data", out / "data", "data.json", lambda: make_data(args, out / "data", args.grpo_data_seed))
+        source = out / "data" / "dipg"
+        info = {"source": f"fresh v2 generation, seed {args.grpo_data_seed}"}
+    rows, dropped = grpo_rows(source, tokenizer, args.max_prompt_length)
+    removed = 0
+    if args.grpo_data_seed is not None:
+        rows, removed = without_test_contexts(rows, dataset_path(args))
+    info.update({"dropped_over_max_length": dropped, "removed_sharing_a_test_context": removed})
+    return rows, info
 
 
 REWARD_NAMES = ("strict", "partial", "gym")  # the order of adapters.rewards.trl_rewards
@@ -273,7 +315,8 @@ def train_grpo(args, init: Path, out: Path) -> bool:
     resume = latest_checkpoint(checkpoints)
     set_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(init))
-    rows, dropped = grpo_rows(dataset_path(args), tokenizer, args.max_prompt_length)
+    rows, source = grpo_prompt_rows(args, out, tokenizer)
+    dropped = source["dropped_over_max_length"]
     if not rows:
         print(f"error: no GRPO prompt fits --max-prompt-length {args.max_prompt_length}", file=sys.stderr)
         raise SystemExit(2)
@@ -310,7 +353,8 @@ def train_grpo(args, init: Path, out: Path) -> bool:
                           save=not args.grpo_until_budget)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=trl_rewards(gym_scale=GYM_REWARD_SCALE),
                           args=config, train_dataset=Dataset.from_list(rows), callbacks=[stop])
-    print(f"GRPO: {len(rows)} prompts ({dropped} over {args.max_prompt_length} tokens dropped), "
+    print(f"GRPO: {len(rows)} prompts from the {source['source']} ({dropped} over {args.max_prompt_length} "
+          f"tokens dropped, {source['removed_sharing_a_test_context']} sharing a test context removed), "
           + (f"resuming from {resume}" if resume else "from " + str(init)), flush=True)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     steps = trainer.state.global_step
@@ -331,7 +375,8 @@ def train_grpo(args, init: Path, out: Path) -> bool:
     trainer.save_model(str(out / "model"))
     tokenizer.save_pretrained(str(out / "model"))
     log = grpo_log(trainer.state.log_history, invocations)
-    log.update({"prompts": len(rows), "prompts_dropped_over_max_length": dropped, "num_generations": generations,
+    log.update({"prompts": len(rows), "prompts_dropped_over_max_length": dropped, "prompt_source": source,
+                "num_generations": generations,
                 "prompts_per_step": args.grpo_prompts_per_step, "max_completion_length": args.max_completion_length,
                 "beta": args.beta, "learning_rate": args.grpo_lr, "temperature": args.temperature,
                 "gym_scale": GYM_REWARD_SCALE, "total_steps": steps, "init": str(init), "precision": args.precision,
@@ -497,7 +542,10 @@ def write_report(args, out: Path) -> Path:
                   f"temperature {log['temperature']}"
                   + ("; reward weights " + ", ".join(f"{k} {log['reward_weights'][k]:g}" for k in REWARD_NAMES)
                      if "reward_weights" in log else "")
-                  + f"; {log['prompts']} prompts; "
+                  + f"; {log['prompts']} prompts"
+                  + (f" ({log['prompt_source']['source']}, {log['prompt_source']['removed_sharing_a_test_context']} "
+                     "sharing a test context removed)" if "prompt_source" in log else "")
+                  + "; "
                   f"{len(log['invocations'])} invocation(s): "
                   + ", ".join(f"steps {i['from_step']}->{i['to_step']} in {i['seconds']:.0f} s" for i in log["invocations"])
                   + "."]
@@ -565,6 +613,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "most expensive evaluation")
     # grpo
     parser.add_argument("--grpo-init", type=Path, default=None, help="weights GRPO starts from (default OUT/sft/model)")
+    parser.add_argument("--grpo-data-seed", type=int, default=None,
+                        help="GRPO prompts from a fresh v2 generation with this seed (rows sharing a context with "
+                             "the test split removed) instead of the SFT train rows")
     parser.add_argument("--grpo-steps", type=int, default=40, help="total GRPO optimizer steps (over all invocations)")
     parser.add_argument("--grpo-max-minutes", type=float, default=55.0, help="wall-time budget of one grpo invocation")
     parser.add_argument("--grpo-steps-per-call", type=int, default=None, help="stop an invocation after this many steps")

@@ -119,6 +119,24 @@ def test_grpo_prompts_are_the_evaluated_prompts(recipe, tokenizer, tmp_path):
     assert len(short) == sum(1 for n in lengths if n <= kept)
 
 
+def test_prompts_sharing_a_test_context_are_removed(recipe, tokenizer, tmp_path):
+    """A fresh generation's train rows that repeat a context of the evaluated test split never reach GRPO."""
+    from adapters.dataset import save_splits, to_dataset_dict
+    from adapters.gym_scorer import split_user_content
+    from adapters import synthetic
+
+    rows = synthetic.generate_rows(12, 5)
+    save_splits(to_dataset_dict(rows[:8], rows[8:]), tmp_path / "evaluated", force=True)
+    # Two train rows of the second dataset are test rows of the evaluated one (same context and question).
+    save_splits(to_dataset_dict(rows[:4] + rows[9:11], rows[:1]), tmp_path / "fresh", force=True)
+    grpo, _ = recipe.grpo_rows(tmp_path / "fresh", tokenizer, 1536)
+    kept, removed = recipe.without_test_contexts(grpo, tmp_path / "evaluated")
+    test_contexts = {split_user_content(row["messages"][0]["content"])[0] for row in rows[8:]}
+    assert removed == 2 and len(kept) == 4
+    assert not any(item["context"] in test_contexts for item in kept)
+    assert [item["answer"] for item in kept] == [row["messages"][1]["content"] for row in rows[:4]]
+
+
 def test_completion_only_scoring_gives_the_same_log_probs_and_gradients(recipe, tiny_model_dir):
     """The patched TRL fused head: identical completion log-probs and gradients, prompt positions zero."""
     import torch
@@ -255,6 +273,22 @@ def test_until_budget_ends_the_grpo_phase_where_the_budget_stops_it(recipe, chai
     log = json.loads((out / "grpo" / "grpo_log.json").read_text())
     assert (log["total_steps"], log["steps"], log["ended_by_budget"]) == (1, [1], True)
     assert (out / "grpo" / "model" / "config.json").exists() and not (out / "grpo" / "checkpoints").exists()
+
+
+@pytest.mark.e2e
+def test_grpo_data_seed_trains_on_a_fresh_generation(recipe, chain, tmp_path):
+    out, argv = _grpo_only(chain, tmp_path, "--grpo-steps", "1", "--grpo-data-seed", "7")
+    assert recipe.main(argv) == 0
+    info = json.loads((out / "grpo" / "data" / "data.json").read_text())
+    assert (info["seed"], info["train"]) == (7, 4)
+    log = json.loads((out / "grpo" / "grpo_log.json").read_text())
+    assert log["prompt_source"] == {"source": "fresh v2 generation, seed 7", "dropped_over_max_length": 0,
+                                    "removed_sharing_a_test_context": 0}
+    fresh = {row["messages"][0]["content"] for row in
+             map(json.loads, (out / "grpo" / "data" / "dipg" / "train.jsonl").read_text().splitlines())}
+    sft = {row["messages"][0]["content"] for row in
+           map(json.loads, (out / "data" / "dipg" / "train.jsonl").read_text().splitlines())}
+    assert log["prompts"] == 4 and not fresh & sft  # other rows than SFT's
 
 
 def test_reward_weights_parse_three_non_negative_numbers(recipe):
