@@ -295,6 +295,25 @@ def grpo_log(log_history: list[dict], invocations: list[dict]) -> dict:
     return log
 
 
+EQUAL_REWARDS_STD = 1e-6  # a group std below this is float32 rounding of equal rewards, not a difference
+
+
+def equal_reward_groups(log: dict) -> tuple[int, int, int] | None:
+    """A one-prompt-per-step GRPO log -> (steps whose group rewards were all equal, of those the ones TRL's
+    ``frac_reward_zero_std`` counts, steps); ``None`` when a step holds several groups (``reward_std`` is then
+    their mean and cannot tell).
+
+    A group of equal rewards has no advantage, so its step trains on nothing. TRL decides "zero std" with
+    ``torch.isclose(std, 0)`` (atol 1e-8), but eight float32 rewards of 0.6 (the gym's +30 x 0.02) have a std of
+    6.4e-8: counted as a group with signal.
+    """
+    if log.get("prompts_per_step") != 1 or "reward_std" not in log:
+        return None
+    pairs = [(std, zero) for std, zero in zip(log["reward_std"], log.get("frac_reward_zero_std", [])) if std is not None]
+    equal = [zero for std, zero in pairs if std < EQUAL_REWARDS_STD]
+    return len(equal), sum(1 for zero in equal if zero == 1.0), len(pairs)
+
+
 def train_grpo(args, init: Path, out: Path) -> bool:
     """One bounded GRPO invocation from ``init`` (SFT weights) -> ``True`` when every step is done.
 
@@ -555,6 +574,11 @@ def write_report(args, out: Path) -> Path:
         if walls and cpus and lengths:
             lines[-1] += (f" Per step: {sum(walls) / len(walls):.0f} s wall, {sum(cpus) / len(cpus):.0f} s CPU (all threads); "
                           f"completions {sum(lengths) / len(lengths):.0f} tokens on average.")
+        equal = equal_reward_groups(log)
+        if equal:
+            lines[-1] += (f" Steps whose {log['num_generations']} rewards were all equal (group std < "
+                          f"{EQUAL_REWARDS_STD:g}: no advantage, nothing learned): {equal[0]} of {equal[2]} "
+                          f"(TRL's frac_reward_zero_std counts {equal[1]} of them).")
         lines.append("")
         # A reward whose std within the groups is 0 gives no advantage: it has saturated (or never fires).
         reward_keys = sorted(k for k in log if k.startswith("rewards/")) + [

@@ -98,6 +98,20 @@ def test_grpo_log_keeps_each_reward_per_step(recipe):
     assert "train_runtime" not in log and log["invocations"][0]["to_step"] == 2
 
 
+def test_equal_reward_groups_count_float32_rounding_as_equal(recipe):
+    """Eight gym rewards of 0.6 in float32 (TRL's own group std) are equal, whatever TRL's isclose says."""
+    import torch
+
+    rounded = torch.full((8,), 30 * 0.02, dtype=torch.float32)
+    std = rounded.std().item()  # as TRL: std of the group's summed rewards
+    differing = torch.tensor([1.0, 1.0, -0.1, 1.0, 1.0, 1.0, 1.0, 1.0]).std().item()
+    assert 0 < std < recipe.EQUAL_REWARDS_STD and not torch.isclose(torch.tensor(std), torch.tensor(0.0))
+    log = {"prompts_per_step": 1, "reward_std": [differing, 0.0, std, None],
+           "frac_reward_zero_std": [0.0, 1.0, 0.0, None]}
+    assert recipe.equal_reward_groups(log) == (2, 1, 3)
+    assert recipe.equal_reward_groups({**log, "prompts_per_step": 2}) is None
+
+
 def test_grpo_prompts_are_the_evaluated_prompts(recipe, tokenizer, tmp_path):
     """TRL renders each GRPO prompt with the tokenizer's chat template: the same tokens eval_simple.py sends."""
     from adapters.chat import render_prompt
@@ -322,6 +336,11 @@ def test_reward_weights_decide_the_reward_grpo_trains_on(recipe, chain, tmp_path
 
 
 @pytest.mark.e2e
-def test_the_report_names_the_reward_weights(chain):
+def test_the_report_names_the_reward_weights(recipe, chain):
     out, _ = chain
-    assert "; reward weights strict 1, partial 1, gym 1;" in (out / "summary.md").read_text()
+    text = (out / "summary.md").read_text()
+    assert "; reward weights strict 1, partial 1, gym 1;" in text
+    log = json.loads((out / "grpo" / "grpo_log.json").read_text())
+    equal, counted, steps = recipe.equal_reward_groups(log)
+    assert f"Steps whose 2 rewards were all equal (group std < 1e-06: no advantage, nothing learned): {equal} of {steps} " \
+           f"(TRL's frac_reward_zero_std counts {counted} of them)." in text
