@@ -23,8 +23,8 @@ Phases (each a folder under ``--out``; a phase whose folder is complete is skipp
   from it. When all ``--grpo-steps`` are done: ``OUT/grpo/model`` and ``OUT/grpo/grpo_log.json`` (the
   reward of each reward function, loss, KL, completion length per step). The prompts are the SFT train
   rows, or with ``--grpo-data-seed N`` the train rows of a fresh v2 generation (``OUT/grpo/data``) minus
-  any sharing a context with the evaluated test split: SFT fits its own rows so closely that sampled groups
-  on them rarely differ, and a group whose rewards are all equal teaches GRPO nothing.
+  any sharing a context with the evaluated test split: SFT ends near loss 0 on its own rows, where sampled
+  groups tend to get equal rewards, and a group whose rewards are all equal teaches GRPO nothing.
 * ``report``: ``OUT/summary.md`` (before SFT / after SFT / after GRPO / gold replies; the paired bootstrap
   interval of the gym-reward difference GRPO - SFT; rows and reward per rubric branch) and ``OUT/report.png``.
 
@@ -165,22 +165,19 @@ def grpo_prompt_rows(args, out: Path, tokenizer) -> tuple[list[dict], dict]:
     """The GRPO prompts and where they come from.
 
     Default: the SFT train split. With ``--grpo-data-seed N``: the train split of a fresh v2 generation
-    (seed N, written once to ``out/data``) minus rows sharing a context with the evaluated test split. SFT
-    fits its own rows almost exactly (loss 0.03 on 1,400 rows), so sampled groups on them barely differ and
-    GRPO's group-normalised advantage is 0; prompts SFT never saw keep the groups apart.
+    (seed N, written once to ``out/data``) minus rows sharing a context with the evaluated test split. SFT ends
+    near loss 0 on its own rows, where sampled groups tend to get equal rewards (no advantage); prompts it
+    never saw are meant to keep the groups apart (not compared side by side: benchmarks/results/dsa_recipe.md).
     """
-    source = dataset_path(args)
-    info = {"source": "sft train split"}
-    if args.grpo_data_seed is not None:
-        FL.phase("grpo data", out / "data", "data.json", lambda: make_data(args, out / "data", args.grpo_data_seed))
-        source = out / "data" / "dipg"
-        info = {"source": f"fresh v2 generation, seed {args.grpo_data_seed}"}
-    rows, dropped = grpo_rows(source, tokenizer, args.max_prompt_length)
-    removed = 0
-    if args.grpo_data_seed is not None:
-        rows, removed = without_test_contexts(rows, dataset_path(args))
-    info.update({"dropped_over_max_length": dropped, "removed_sharing_a_test_context": removed})
-    return rows, info
+    if args.grpo_data_seed is None:
+        rows, dropped = grpo_rows(dataset_path(args), tokenizer, args.max_prompt_length)
+        return rows, {"source": "sft train split", "dropped_over_max_length": dropped,
+                      "removed_sharing_a_test_context": 0}
+    FL.phase("grpo data", out / "data", "data.json", lambda: make_data(args, out / "data", args.grpo_data_seed))
+    rows, dropped = grpo_rows(out / "data" / "dipg", tokenizer, args.max_prompt_length)
+    rows, removed = without_test_contexts(rows, dataset_path(args))
+    return rows, {"source": f"fresh v2 generation, seed {args.grpo_data_seed}", "dropped_over_max_length": dropped,
+                  "removed_sharing_a_test_context": removed}
 
 
 REWARD_NAMES = ("strict", "partial", "gym")  # the order of adapters.rewards.trl_rewards
