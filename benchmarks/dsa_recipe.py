@@ -25,6 +25,10 @@ Phases (each a folder under ``--out``; a phase whose folder is complete is skipp
   rows, or with ``--grpo-data-seed N`` the train rows of a fresh v2 generation (``OUT/grpo/data``) minus
   any sharing a context with the evaluated test split: SFT ends near loss 0 on its own rows, where sampled
   groups tend to get equal rewards, and a group whose rewards are all equal teaches GRPO nothing.
+* ``grpo-select`` (with ``--grpo-prompts hard``; otherwise it does nothing): greedy replies of the SFT model to
+  the first ``--select-rows`` GRPO prompts, scored by the gym, in resumable chunks -> ``OUT/grpo-select/
+  selected.json``, the prompts whose reply scores below the gold reply; the grpo phase then trains on those
+  alone. A prompt the SFT model already answers as well as the gold tends to get a group of equal rewards.
 * ``report``: ``OUT/summary.md`` (before SFT / after SFT / after GRPO / gold replies; the paired bootstrap
   interval of the gym-reward difference GRPO - SFT; rows and reward per rubric branch) and ``OUT/report.png``.
 
@@ -67,10 +71,11 @@ def _format_learning():
 
 FL = _format_learning()
 
-PHASES = ("data", "sft", "eval-base", "eval-sft", "grpo", "eval-grpo", "report")
+PHASES = ("data", "sft", "eval-base", "eval-sft", "grpo-select", "grpo", "eval-grpo", "report")
 # (label, evaluation folder) of the report's columns, in order.
 STAGES = (("before SFT (base)", "eval-base"), ("after SFT", "eval-sft"), ("after GRPO", "eval-grpo"))
 GRPO_DONE = "grpo_log.json"
+SELECT_DONE = "selected.json"
 GYM_REWARD_SCALE = 0.02  # as the DSA TRL notebooks (adapters/cells/trl_rewards.py): the gym's -50..50 -> -1..1
 
 
@@ -142,7 +147,7 @@ def grpo_rows(dataset: Path, tokenizer, max_prompt_length: int) -> tuple[list[di
             continue
         context, question = split_user_content(user["content"])
         out.append({"prompt": prompt, "context": context, "question": question, "answer": gold,
-                    "type": row["metadata"]["type"]})
+                    "type": row["metadata"]["type"], "id": row["metadata"]["id"]})
     return out, dropped
 
 
@@ -161,6 +166,11 @@ def without_test_contexts(rows: list[dict], dataset: Path) -> tuple[list[dict], 
     return kept, len(rows) - len(kept)
 
 
+def grpo_pool_dataset(args, out: Path) -> Path:
+    """The dataset whose train split the GRPO prompts come from (``out`` is the grpo phase's folder)."""
+    return dataset_path(args) if args.grpo_data_seed is None else out / "data" / "dipg"
+
+
 def grpo_prompt_rows(args, out: Path, tokenizer) -> tuple[list[dict], dict]:
     """The GRPO prompts and where they come from.
 
@@ -174,10 +184,69 @@ def grpo_prompt_rows(args, out: Path, tokenizer) -> tuple[list[dict], dict]:
         return rows, {"source": "sft train split", "dropped_over_max_length": dropped,
                       "removed_sharing_a_test_context": 0}
     FL.phase("grpo data", out / "data", "data.json", lambda: make_data(args, out / "data", args.grpo_data_seed))
-    rows, dropped = grpo_rows(out / "data" / "dipg", tokenizer, args.max_prompt_length)
+    rows, dropped = grpo_rows(grpo_pool_dataset(args, out), tokenizer, args.max_prompt_length)
     rows, removed = without_test_contexts(rows, dataset_path(args))
     return rows, {"source": f"fresh v2 generation, seed {args.grpo_data_seed}", "dropped_over_max_length": dropped,
                   "removed_sharing_a_test_context": removed}
+
+
+def select_hard_prompts(args, model: Path, grpo_out: Path, out: Path) -> bool:
+    """Greedy replies of ``model`` (the SFT weights) to the first ``--select-rows`` GRPO prompts, scored by the gym
+    -> ``out/selected.json``: the ids of the prompts whose reply scores below the gold reply. ``True`` when done.
+
+    A prompt the SFT model already answers as well as the gold tends to get 8 equal rewards in a GRPO group,
+    which teach nothing (stop 13: 13 of 22 steps); these are the prompts it still gets wrong. The prompts go
+    through ``scripts/eval_simple.py`` in chunks of ``--select-chunk`` rows (``out/chunk-NNN``, each written whole
+    or not at all): an invocation stops before a chunk that would run past ``--select-max-minutes``, and the next
+    one goes on from the first unfinished chunk.
+    """
+    from transformers import AutoTokenizer
+
+    from adapters.dataset import load_splits, save_splits, to_dataset_dict
+
+    start = time.time()
+    rows, source = grpo_prompt_rows(args, grpo_out, AutoTokenizer.from_pretrained(str(model)))
+    wanted = [row["id"] for row in rows[: args.select_rows]]
+    by_id = {row["metadata"]["id"]: row for row in load_splits(str(grpo_pool_dataset(args, grpo_out)))["train"]}
+    pool = [by_id[i] for i in wanted]
+    chunks = [pool[i: i + args.select_chunk] for i in range(0, len(pool), args.select_chunk)]
+    spent = []  # seconds of each chunk evaluated in this invocation
+    for number, chunk in enumerate(chunks):
+        folder = out / f"chunk-{number:03d}"
+        if (folder / "eval" / "metrics.json").exists():
+            continue
+        elapsed = time.time() - start
+        if spent and elapsed + max(spent) > 60 * args.select_max_minutes:
+            print(f"grpo-select: {number}/{len(chunks)} chunks done; run the grpo-select phase again to go on",
+                  flush=True)
+            return False
+        began = time.time()
+        save_splits(to_dataset_dict(chunk, chunk), folder / "data", force=True)
+        FL.evaluate(SimpleNamespace(**{**vars(sft_args(args)), "dataset": str(folder / "data"),
+                                       "eval_rows": len(chunk)}), model, folder / "eval")
+        spent.append(time.time() - began)
+    results = [r for number in range(len(chunks)) for r in read_results(out / f"chunk-{number:03d}" / "eval")]
+    hard = hard_results(results)
+    selected = {
+        "evaluated": len(results), "hard": len(hard), "hard_ids": [r["id"] for r in hard],
+        "rule": "greedy reply's gym reward below the gold reply's",
+        "hard_by_type": {t: sum(1 for r in hard if r["type"] == t) for t in sorted({r["type"] for r in results})},
+        "hard_by_branch": {b: sum(1 for r in hard if r["gym"]["branch"] == b) for b in sorted({r["gym"]["branch"] for r in hard})},
+        "prompt_source": source["source"], "model": str(model),
+    }
+    (out / SELECT_DONE).write_text(json.dumps(selected, indent=1, sort_keys=True) + "\n")
+    return True
+
+
+def hard_results(results: list[dict]) -> list[dict]:
+    """``eval_simple.py`` result rows -> those whose reply the gym scores below the gold reply."""
+    return [r for r in results if r["gym"]["reward"] < r["gold_gym"]["reward"]]
+
+
+def only_selected(rows: list[dict], selected: Path) -> list[dict]:
+    """GRPO rows -> those the grpo-select phase chose (``selected.json``), in their order."""
+    chosen = set(json.loads(selected.read_text())["hard_ids"])
+    return [row for row in rows if row["id"] in chosen]
 
 
 REWARD_NAMES = ("strict", "partial", "gym")  # the order of adapters.rewards.trl_rewards
@@ -331,10 +400,19 @@ def train_grpo(args, init: Path, out: Path) -> bool:
     resume = latest_checkpoint(checkpoints)
     set_seed(args.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(init))
+    selected = args.out / "grpo-select" / SELECT_DONE
+    if args.grpo_prompts == "hard" and not selected.exists():
+        print(f"error: --grpo-prompts hard needs the grpo-select phase's {selected}", file=sys.stderr)
+        raise SystemExit(2)
     rows, source = grpo_prompt_rows(args, out, tokenizer)
     dropped = source["dropped_over_max_length"]
+    if args.grpo_prompts == "hard":
+        evaluated = json.loads(selected.read_text())["evaluated"]
+        rows = only_selected(rows, selected)
+        source["selected"] = f"{len(rows)} of {evaluated} evaluated whose greedy SFT reply scored below the gold reply"
     if not rows:
-        print(f"error: no GRPO prompt fits --max-prompt-length {args.max_prompt_length}", file=sys.stderr)
+        print(f"error: no GRPO prompt left (--max-prompt-length {args.max_prompt_length}, --grpo-prompts "
+              f"{args.grpo_prompts})", file=sys.stderr)
         raise SystemExit(2)
     model = AutoModelForCausalLM.from_pretrained(str(init), dtype=torch.float32)
     model.get_input_embeddings().weight.requires_grad_(False)
@@ -370,7 +448,8 @@ def train_grpo(args, init: Path, out: Path) -> bool:
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=trl_rewards(gym_scale=GYM_REWARD_SCALE),
                           args=config, train_dataset=Dataset.from_list(rows), callbacks=[stop])
     print(f"GRPO: {len(rows)} prompts from the {source['source']} ({dropped} over {args.max_prompt_length} "
-          f"tokens dropped, {source['removed_sharing_a_test_context']} sharing a test context removed), "
+          f"tokens dropped, {source['removed_sharing_a_test_context']} sharing a test context removed"
+          + (f"; {source['selected']}" if "selected" in source else "") + "), "
           + (f"resuming from {resume}" if resume else "from " + str(init)), flush=True)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     steps = trainer.state.global_step
@@ -550,6 +629,14 @@ def write_report(args, out: Path) -> Path:
                   f"{log['dropped_over_max_length']} train rows dropped over max length {log['max_length']}; "
                   f"{log['steps']} steps x {log['grad_accum']} rows, lr {log['lr']}, loss {log['losses'][0]:.2f} -> "
                   f"{log['losses'][-1]:.2f}, {log['train_seconds']:.0f} s ({log['train_seconds'] / log['steps']:.1f} s/step).", ""]
+    select_path = out / "grpo-select" / SELECT_DONE
+    if select_path.exists():
+        chosen = json.loads(select_path.read_text())
+        lines += [f"GRPO prompts (grpo-select): {chosen['hard']} of the first {chosen['evaluated']} GRPO prompts, "
+                  f"those whose greedy SFT reply scored below the gold reply; by type: "
+                  + ", ".join(f"{k} {v}" for k, v in chosen["hard_by_type"].items())
+                  + "; by the branch that scored the reply: "
+                  + ", ".join(f"{k} {v}" for k, v in chosen["hard_by_branch"].items()) + ".", ""]
     grpo_path = out / "grpo" / GRPO_DONE
     if grpo_path.exists():
         log = json.loads(grpo_path.read_text())
@@ -560,7 +647,9 @@ def write_report(args, out: Path) -> Path:
                      if "reward_weights" in log else "")
                   + f"; {log['prompts']} prompts"
                   + (f" ({log['prompt_source']['source']}, {log['prompt_source']['removed_sharing_a_test_context']} "
-                     "sharing a test context removed)" if "prompt_source" in log else "")
+                     "sharing a test context removed"
+                     + (f"; {log['prompt_source']['selected']}" if "selected" in log["prompt_source"] else "")
+                     + ")" if "prompt_source" in log else "")
                   + "; "
                   f"{len(log['invocations'])} invocation(s): "
                   + ", ".join(f"steps {i['from_step']}->{i['to_step']} in {i['seconds']:.0f} s" for i in log["invocations"])
@@ -637,6 +726,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--grpo-data-seed", type=int, default=None,
                         help="GRPO prompts from a fresh v2 generation with this seed (rows sharing a context with "
                              "the test split removed) instead of the SFT train rows")
+    parser.add_argument("--grpo-prompts", choices=("all", "hard"), default="all",
+                        help="hard: GRPO trains only on the prompts the grpo-select phase found the SFT model "
+                             "answering below the gold reply (greedy, gym rubric)")
+    parser.add_argument("--select-rows", type=int, default=400, help="grpo-select: GRPO prompts evaluated (the first N)")
+    parser.add_argument("--select-chunk", type=int, default=40, help="grpo-select: prompts per resumable chunk")
+    parser.add_argument("--select-max-minutes", type=float, default=55.0,
+                        help="wall-time budget of one grpo-select invocation; the next one goes on from its chunks")
     parser.add_argument("--grpo-steps", type=int, default=40, help="total GRPO optimizer steps (over all invocations)")
     parser.add_argument("--grpo-max-minutes", type=float, default=55.0, help="wall-time budget of one grpo invocation")
     parser.add_argument("--grpo-steps-per-call", type=int, default=None, help="stop an invocation after this many steps")
@@ -705,6 +801,21 @@ def main(argv=None) -> int:
                  lambda: FL.evaluate(base, Path(args.model), out / "eval-base"))
     if "eval-sft" in phases:
         FL.phase("eval sft", out / "eval-sft", "metrics.json", lambda: FL.evaluate(fl, sft_dir / "model", out / "eval-sft"))
+    if "grpo-select" in phases:
+        select_dir = out / "grpo-select"
+        if args.grpo_prompts != "hard":
+            print("grpo-select: nothing to do (--grpo-prompts all)", flush=True)
+        elif (select_dir / SELECT_DONE).exists():
+            print(f"grpo-select: done already ({select_dir})", flush=True)
+        else:
+            select_dir.mkdir(parents=True, exist_ok=True)
+            start = time.time()
+            finished = select_hard_prompts(args, args.grpo_init or sft_dir / "model", grpo_dir, select_dir)
+            seconds_file = select_dir / "seconds.txt"
+            before = float(seconds_file.read_text()) if seconds_file.exists() else 0.0
+            seconds_file.write_text(f"{before + time.time() - start:.0f}\n")
+            if not finished:
+                return 0  # the budget ran out: GRPO needs the whole selection
     if "grpo" in phases:
         if (grpo_dir / GRPO_DONE).exists():
             print(f"grpo: done already ({grpo_dir})", flush=True)

@@ -305,6 +305,61 @@ def test_grpo_data_seed_trains_on_a_fresh_generation(recipe, chain, tmp_path):
     assert log["prompts"] == 4 and not fresh & sft  # other rows than SFT's
 
 
+def _result(row_id, reward, gold):
+    return {"id": row_id, "gym": {"reward": reward}, "gold_gym": {"reward": gold}}
+
+
+def test_hard_results_are_the_replies_scored_below_the_gold(recipe):
+    results = [_result("below", 20.0, 50.0), _result("equal", 30.0, 30.0), _result("above", 50.0, 30.0),
+               _result("format", -50.0, 30.0)]
+    assert [r["id"] for r in recipe.hard_results(results)] == ["below", "format"]
+
+
+def test_only_selected_keeps_the_chosen_prompts_in_order(recipe, tmp_path):
+    (tmp_path / "selected.json").write_text(json.dumps({"hard_ids": ["c", "a", "z"]}))
+    rows = [{"id": i} for i in "abcd"]
+    assert recipe.only_selected(rows, tmp_path / "selected.json") == [{"id": "a"}, {"id": "c"}]
+
+
+@pytest.mark.e2e
+def test_grpo_select_resumes_by_chunk_and_grpo_trains_on_its_choice(recipe, chain, tmp_path):
+    flags = ("--phases", "grpo-select,grpo", "--grpo-prompts", "hard", "--grpo-data-seed", "7", "--grpo-steps", "1",
+             "--select-rows", "3", "--select-chunk", "2")
+    out, argv = _grpo_only(chain, tmp_path, *flags, "--select-max-minutes", "0.0001")
+    select = out / "grpo-select"
+    assert recipe.main(argv) == 0  # the budget stops it after one chunk; GRPO waits for the whole selection
+    assert sorted(p.name for p in select.glob("chunk-*")) == ["chunk-000"]
+    assert not (select / "selected.json").exists() and not (out / "grpo" / "grpo_log.json").exists()
+    first = (select / "chunk-000" / "eval" / "results.jsonl").stat().st_mtime_ns
+    assert recipe.main([*argv, "--select-max-minutes", "55"]) == 0
+    assert (select / "chunk-000" / "eval" / "results.jsonl").stat().st_mtime_ns == first  # not evaluated again
+    results = [json.loads(line) for chunk in ("chunk-000", "chunk-001")
+               for line in (select / chunk / "eval" / "results.jsonl").read_text().splitlines()]
+    pool = [json.loads(line)["metadata"]["id"] for line in
+            (out / "grpo" / "data" / "dipg" / "train.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in results] == pool[:3]
+    selected = json.loads((select / "selected.json").read_text())
+    hard = [r["id"] for r in results if r["gym"]["reward"] < r["gold_gym"]["reward"]]
+    assert (selected["evaluated"], selected["hard_ids"]) == (3, hard)
+    log = json.loads((out / "grpo" / "grpo_log.json").read_text())
+    assert log["prompts"] == len(hard)
+    assert log["prompt_source"]["selected"].startswith(f"{len(hard)} of 3 evaluated")
+    shutil.copytree(chain[0] / "eval-sft", out / "eval-sft")
+    assert recipe.main([*argv, "--phases", "report"]) == 0
+    assert (f"GRPO prompts (grpo-select): {len(hard)} of the first 3 GRPO prompts, those whose greedy SFT reply "
+            "scored below the gold reply" in (out / "summary.md").read_text())
+
+
+def test_hard_prompts_without_a_selection_exit_2(recipe, tmp_path, capsys):
+    (tmp_path / "sft" / "model").mkdir(parents=True)
+    with pytest.raises(SystemExit) as exc:
+        recipe.train_grpo(recipe.build_parser().parse_args(["--out", str(tmp_path), "--grpo-prompts", "hard",
+                                                             "--model", str(ROOT / "models" / "tiny-gemma3")]),
+                          ROOT / "models" / "tiny-gemma3", tmp_path / "grpo")
+    assert exc.value.code == 2
+    assert "needs the grpo-select phase" in capsys.readouterr().err
+
+
 def test_reward_weights_parse_three_non_negative_numbers(recipe):
     assert recipe.parse_reward_weights("1,1,1") == [1.0, 1.0, 1.0]
     assert recipe.parse_reward_weights(" 0, 0.5 ,1") == [0.0, 0.5, 1.0]
