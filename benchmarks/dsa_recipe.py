@@ -37,6 +37,10 @@ gradients and AdamW stay float32) and the evaluations generate with bfloat16 wei
 that is ~1.5x (training) and ~2x (generation) faster (``benchmarks/bench_precision.py``). A run keeps one
 precision: an SFT checkpoint refuses to resume in the other.
 
+``--gym-reward gold-aware``: GRPO's gym reward scores a reply that answers where the gold reply abstains or names
+a conflict -5 (the gym has no check for it and scores such an answer up to +50, above the right abstention's
++30: GRPO on the raw rubric pays the model to invent a missing fact); the report shows those rows per stage.
+
 ``--reward-weights S,P,G``: TRL's ``reward_weights`` for the strict-format, partial-format and gym rewards.
 All three are computed and logged at every step whatever their weights; ``0,0,1`` trains on the gym rubric
 alone (it already scores a reply without the three tags -50, its worst outcome).
@@ -76,6 +80,9 @@ PHASES = ("data", "sft", "eval-base", "eval-sft", "grpo-select", "grpo", "eval-g
 STAGES = (("before SFT (base)", "eval-base"), ("after SFT", "eval-sft"), ("after GRPO", "eval-grpo"))
 GRPO_DONE = "grpo_log.json"
 SELECT_DONE = "selected.json"
+# --gym-reward -> adapters.rewards kind: the gym's rubric as it is, or with an answer where the gold reply
+# declines (abstains, or names a conflict) scored -5 instead of the gym's up to +50.
+GYM_REWARD_KINDS = {"rubric": "gym", "gold-aware": "gym-gold-aware"}
 GYM_REWARD_SCALE = 0.02  # as the DSA TRL notebooks (adapters/cells/trl_rewards.py): the gym's -50..50 -> -1..1
 
 
@@ -226,10 +233,10 @@ def select_hard_prompts(args, model: Path, grpo_out: Path, out: Path) -> bool:
                                        "eval_rows": len(chunk)}), model, folder / "eval")
         spent.append(time.time() - began)
     results = [r for number in range(len(chunks)) for r in read_results(out / f"chunk-{number:03d}" / "eval")]
-    hard = hard_results(results)
+    hard = hard_results(results, args.gym_reward)
     selected = {
         "evaluated": len(results), "hard": len(hard), "hard_ids": [r["id"] for r in hard],
-        "rule": "greedy reply's gym reward below the gold reply's",
+        "rule": f"greedy reply's reward (--gym-reward {args.gym_reward}) below the gold reply's gym reward",
         "hard_by_type": {t: sum(1 for r in hard if r["type"] == t) for t in sorted({r["type"] for r in results})},
         "hard_by_branch": {b: sum(1 for r in hard if r["gym"]["branch"] == b) for b in sorted({r["gym"]["branch"] for r in hard})},
         "prompt_source": source["source"], "model": str(model),
@@ -238,9 +245,18 @@ def select_hard_prompts(args, model: Path, grpo_out: Path, out: Path) -> bool:
     return True
 
 
-def hard_results(results: list[dict]) -> list[dict]:
-    """``eval_simple.py`` result rows -> those whose reply the gym scores below the gold reply."""
-    return [r for r in results if r["gym"]["reward"] < r["gold_gym"]["reward"]]
+def row_reward(result: dict, gym_reward: str = "rubric") -> float:
+    """One ``eval_simple.py`` result row -> its reward under ``--gym-reward`` (the gym's, or gold-aware)."""
+    if gym_reward == "rubric":
+        return result["gym"]["reward"]
+    from adapters.gym_scorer import gold_aware_reward
+
+    return gold_aware_reward(result["gym"]["reward"], result["gym"]["branch"], result["gold_gym"]["branch"])
+
+
+def hard_results(results: list[dict], gym_reward: str = "rubric") -> list[dict]:
+    """``eval_simple.py`` result rows -> those whose reply scores below the gold reply (under ``gym_reward``)."""
+    return [r for r in results if row_reward(r, gym_reward) < r["gold_gym"]["reward"]]
 
 
 def only_selected(rows: list[dict], selected: Path) -> list[dict]:
@@ -445,7 +461,8 @@ def train_grpo(args, init: Path, out: Path) -> bool:
     )
     stop = _stop_callback(60 * args.grpo_max_minutes - (time.time() - start), args.grpo_steps_per_call,
                           save=not args.grpo_until_budget)
-    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=trl_rewards(gym_scale=GYM_REWARD_SCALE),
+    rewards = trl_rewards(gym_scale=GYM_REWARD_SCALE, gym_kind=GYM_REWARD_KINDS[args.gym_reward])
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=rewards,
                           args=config, train_dataset=Dataset.from_list(rows), callbacks=[stop])
     print(f"GRPO: {len(rows)} prompts from the {source['source']} ({dropped} over {args.max_prompt_length} "
           f"tokens dropped, {source['removed_sharing_a_test_context']} sharing a test context removed"
@@ -473,7 +490,7 @@ def train_grpo(args, init: Path, out: Path) -> bool:
     log.update({"prompts": len(rows), "prompts_dropped_over_max_length": dropped, "prompt_source": source,
                 "num_generations": generations,
                 "prompts_per_step": args.grpo_prompts_per_step, "max_completion_length": args.max_completion_length,
-                "beta": args.beta, "learning_rate": args.grpo_lr, "temperature": args.temperature,
+                "beta": args.beta, "learning_rate": args.grpo_lr, "gym_reward": args.gym_reward, "temperature": args.temperature,
                 "gym_scale": GYM_REWARD_SCALE, "total_steps": steps, "init": str(init), "precision": args.precision,
                 "reward_weights": dict(zip(REWARD_NAMES, parse_reward_weights(args.reward_weights))),
                 "ended_by_budget": bool(stop.stopped_early)})
@@ -541,6 +558,33 @@ def stage_results(out: Path) -> dict[str, list[dict]]:
         first = next(iter(stages.values()))
         stages["gold replies"] = [{"gym": row["gold_gym"]} for row in first]
     return stages
+
+
+def declined_lines(stages: dict[str, list[dict]]) -> list[str]:
+    """The rows a reply answers where the gold reply declines (abstains or names a conflict), per stage, the gym
+    mean with them scored -5 (``--gym-reward gold-aware``), and its paired difference GRPO - SFT."""
+    from adapters.gym_scorer import missed_decline
+
+    graded = {label: [(row, row_reward(row, "gold-aware") if "gold_gym" in row else row["gym"]["reward"])
+                      for row in results] for label, results in stages.items()}
+    missed = {label: [row for row in results if "gold_gym" in row
+                      and missed_decline(row["gym"]["branch"], row["gold_gym"]["branch"])] for label, results in stages.items()}
+    lines = ["Replies that answer where the gold reply abstains (a missing fact) or names a conflict: the gym has no "
+             "check for them and scores them as answers, up to +50, above the right abstention's +30. The gold-aware "
+             "reward scores them -5, as the gym scores an abstention where the gold answers:", "",
+             "| gold-aware | " + " | ".join(stages) + " |", "|---" * (len(stages) + 1) + "|",
+             "| rows answered where the gold declines | " + " | ".join(str(len(rows)) for rows in missed.values()) + " |",
+             "| of them scored +50 (answer_correct) | "
+             + " | ".join(str(sum(r["gym"]["branch"] == "answer_correct" for r in rows)) for rows in missed.values()) + " |",
+             "| gym mean reward over all rows, these scored -5 | "
+             + " | ".join(f"{sum(x for _, x in rows) / len(rows):.2f}" if rows else "-" for rows in graded.values()) + " |",
+             ""]
+    if "after GRPO" in stages and "after SFT" in stages:
+        as_dict = {label: {row["index"]: x for row, x in graded[label]} for label in ("after GRPO", "after SFT")}
+        d = FL.paired_difference(as_dict["after GRPO"], as_dict["after SFT"])
+        lines += [f"Gold-aware reward, after GRPO - after SFT, paired by test row: {d['mean']:+.2f} "
+                  f"[{d['low']:+.2f}, {d['high']:+.2f}] ({d['better']} better / {d['worse']} worse).", ""]
+    return lines
 
 
 def write_plot(branches: dict[str, dict[str, dict]], path: Path) -> None:
@@ -622,6 +666,7 @@ def write_report(args, out: Path) -> Path:
         lines += [f"| {a} - {b} | {d['mean']:+.2f} | [{d['low']:+.2f}, {d['high']:+.2f}] | {d['better']} / {d['worse']} |"
                   for a, b, d in diffs]
         lines.append("")
+    lines += declined_lines(stages)
     sft_log = out / "sft" / "train_log.json"
     if sft_log.exists():
         log = json.loads(sft_log.read_text())
@@ -645,6 +690,7 @@ def write_report(args, out: Path) -> Path:
                   f"temperature {log['temperature']}"
                   + ("; reward weights " + ", ".join(f"{k} {log['reward_weights'][k]:g}" for k in REWARD_NAMES)
                      if "reward_weights" in log else "")
+                  + (f"; gym reward {log['gym_reward']}" if "gym_reward" in log else "")
                   + f"; {log['prompts']} prompts"
                   + (f" ({log['prompt_source']['source']}, {log['prompt_source']['removed_sharing_a_test_context']} "
                      "sharing a test context removed"
@@ -749,6 +795,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="GRPO weights of the strict-format, partial-format and gym rewards (all three are "
                              "logged either way); e.g. 0,0,1: the gym rubric alone, which already scores a "
                              "format error -50, its worst outcome")
+    parser.add_argument("--gym-reward", choices=tuple(GYM_REWARD_KINDS), default="rubric",
+                        help="GRPO's gym reward: the rubric as it is, or gold-aware: an answer where the gold reply "
+                             "abstains or names a conflict scores -5 (the gym scores it up to +50, above the right "
+                             "abstention's +30)")
     parser.add_argument("--beta", type=float, default=0.0, help="KL coefficient (0: no reference model)")
     parser.add_argument("--precision", choices=FL.PRECISIONS, default="fp32",
                         help="bf16: SFT and GRPO under CPU autocast (float32 weights and optimizer), evaluations "

@@ -305,14 +305,37 @@ def test_grpo_data_seed_trains_on_a_fresh_generation(recipe, chain, tmp_path):
     assert log["prompts"] == 4 and not fresh & sft  # other rows than SFT's
 
 
-def _result(row_id, reward, gold):
-    return {"id": row_id, "gym": {"reward": reward}, "gold_gym": {"reward": gold}}
+def _result(row_id, reward, gold, branch="answer_correct", gold_branch="answer_correct"):
+    return {"id": row_id, "gym": {"reward": reward, "branch": branch}, "gold_gym": {"reward": gold, "branch": gold_branch}}
 
 
 def test_hard_results_are_the_replies_scored_below_the_gold(recipe):
-    results = [_result("below", 20.0, 50.0), _result("equal", 30.0, 30.0), _result("above", 50.0, 30.0),
-               _result("format", -50.0, 30.0)]
+    results = [_result("below", 20.0, 50.0, "answer_wrong"), _result("equal", 30.0, 30.0, "abstention_correct",
+                                                                       "abstention_correct"),
+               _result("answers where the gold abstains", 50.0, 30.0, "answer_correct", "abstention_correct"),
+               _result("format", -50.0, 30.0, "format_error", "abstention_correct")]
     assert [r["id"] for r in recipe.hard_results(results)] == ["below", "format"]
+    assert [r["id"] for r in recipe.hard_results(results, "gold-aware")] == [
+        "below", "answers where the gold abstains", "format"]
+    assert recipe.row_reward(results[2], "gold-aware") == -5.0 and recipe.row_reward(results[2]) == 50.0
+
+
+def test_declined_lines_count_answers_where_the_gold_declines_and_score_them_minus_5(recipe):
+    def row(index, reward, branch, gold_branch):
+        return {**_result(index, reward, 30.0, branch, gold_branch), "index": index}
+
+    sft = [row(0, 50.0, "answer_correct", "abstention_correct"), row(1, 20.0, "answer_wrong", "conflict_correct"),
+           row(2, 30.0, "abstention_correct", "abstention_correct"), row(3, 50.0, "answer_correct", "answer_correct")]
+    grpo = [row(0, 30.0, "abstention_correct", "abstention_correct"), *sft[1:]]
+    stages = {"after SFT": sft, "after GRPO": grpo, "gold replies": [{"gym": r["gold_gym"]} for r in sft]}
+    table = table_rows("\n".join(recipe.declined_lines(stages)), "gold-aware")
+    assert table["rows answered where the gold declines"] == ["2", "1", "0"]
+    assert table["of them scored +50 (answer_correct)"] == ["1", "0", "0"]
+    # SFT: -5, -5, 30, 50 -> 17.50; GRPO: 30, -5, 30, 50 -> 26.25; the gold replies keep the gym's 30s.
+    assert table["gym mean reward over all rows, these scored -5"] == ["17.50", "26.25", "30.00"]
+    text = "\n".join(recipe.declined_lines(stages))
+    assert "Gold-aware reward, after GRPO - after SFT, paired by test row: +8.75 " in text
+    assert "(1 better / 0 worse)" in text
 
 
 def test_only_selected_keeps_the_chosen_prompts_in_order(recipe, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,85 @@ def test_context_cut_from_prompt_matches_row():
     context, question = split_user_content(render_prompt(row["messages"]))
     truth = ground_truth_from_row(row)
     assert (context, question) == (truth.context, truth.question)
+
+
+# --------------------------------------------------------------------------------------------- gold-aware gym
+
+
+def _declining_rows(count: int = 3) -> list[dict]:
+    """v2 rows whose gold reply the gym scores as a right abstention or a right conflict claim."""
+    from adapters.gym_scorer import GymScorer
+    from adapters.synthetic.rows import generate_rows
+
+    scorer, found = GymScorer(), []
+    for row in generate_rows(60, seed=3):
+        truth = ground_truth_from_row(row)
+        if scorer.score(truth.gold, truth).branch in ("abstention_correct", "conflict_correct"):
+            found.append(row)
+        if len(found) == count:
+            return found
+    raise AssertionError("the v2 generator made no declining gold replies")
+
+
+def _quote_as_answer(gold: str, which: int) -> str:
+    """The gold reply with its answer replaced by one of its own proof quotes: an answer, not an abstention."""
+    quotes = re.findall(r'^- "(.*)"$', re.search(r"<proof>(.*?)</proof>", gold, re.S).group(1), re.M)
+    return re.sub(r"<answer>.*?</answer>", "<answer>\n" + quotes[which % len(quotes)] + "\n</answer>", gold, flags=re.S)
+
+
+def test_the_gym_pays_an_answer_where_the_gold_abstains_and_the_gold_aware_reward_does_not():
+    from adapters.gym_scorer import GymScorer
+    from adapters.rewards import gym_gold_aware_reward
+
+    rows = _declining_rows()
+    prompts = [[row["messages"][0]] for row in rows]
+    columns = {"messages": [row["messages"] for row in rows]}
+    golds = [[{"role": "assistant", "content": row["messages"][-1]["content"]}] for row in rows]
+    answers = [[{"role": "assistant", "content": _quote_as_answer(row["messages"][-1]["content"], 0)}] for row in rows]
+    gold_raw = gym_rubric_reward(prompts, golds, **columns)
+    answer_raw = gym_rubric_reward(prompts, answers, **columns)
+    # The flaw (FIELD_NOTES §2 does not list it): an "answer" that only repeats a quote of the context can
+    # score +50, above the right abstention's +30.
+    assert max(answer_raw) == 50.0 and gold_raw == [30.0] * len(rows)
+    scorer = GymScorer()
+    answering = [scorer.score(a[0]["content"], ground_truth_from_row(r)).branch in ("answer_correct", "answer_wrong")
+                 for a, r in zip(answers, rows)]
+    assert sum(answering) >= 2
+    expected = [-5.0 if a else raw for a, raw in zip(answering, answer_raw)]
+    assert gym_gold_aware_reward(prompts, answers, **columns) == expected
+    assert gym_gold_aware_reward(prompts, golds, **columns) == gold_raw  # the right abstention keeps its +30
+    assert gym_gold_aware_reward(prompts, answers, scale=0.02, **columns) == [x * 0.02 for x in expected]
+
+
+def test_the_gold_aware_reward_is_the_gym_where_the_gold_answers():
+    from adapters.gym_scorer import GymScorer
+    from adapters.rewards import gym_gold_aware_reward
+
+    scorer = GymScorer()
+
+    def gold_answers(case) -> bool:
+        truth = ground_truth_from_row(ROWS[case["row"]])
+        return scorer.score(truth.gold, truth).branch not in ("abstention_correct", "conflict_correct")
+
+    cases = [c for c in CASES if gold_answers(c)]
+    assert len(cases) >= 5
+    prompts = [_trl_prompt(c) for c in cases]
+    completions = [[{"role": "assistant", "content": c["response"]}] for c in cases]
+    columns = {"messages": [ROWS[c["row"]]["messages"] for c in cases]}
+    assert gym_gold_aware_reward(prompts, completions, **columns) == gym_rubric_reward(prompts, completions, **columns)
+
+
+def test_missed_decline_is_an_answer_where_the_gold_declines():
+    from adapters.gym_scorer import BRANCHES, gold_aware_reward, missed_decline
+
+    for gold in BRANCHES:
+        for reply in BRANCHES:
+            expected = gold in ("abstention_correct", "conflict_correct") and reply in ("answer_correct", "answer_wrong")
+            assert missed_decline(reply, gold) is expected
+            assert gold_aware_reward(50.0, reply, gold) == (-5.0 if expected else 50.0)
+
+
+def test_the_gold_aware_factory_names_its_reward():
+    reward = make_reward("gym-gold-aware", "trl", scale=0.02)
+    assert reward.__name__ == "gym_gold_aware_reward"
+    assert [f.__name__ for f in trl_rewards(gym_kind="gym-gold-aware")][-1] == "gym_gold_aware_reward"
