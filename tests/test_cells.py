@@ -224,7 +224,6 @@ def test_trl_grpo_data_and_rewards(notebook, tokenizer):
     assert partial(prompts=prompts, completions=completions, **columns)[0] == 1.0
     rewards = gym(prompts=prompts, completions=completions, **columns)
     assert rewards[0] > rewards[1] and abs(rewards[0]) <= 1.0  # scaled by GYM_REWARD_SCALE
-    assert gym.__name__ == "gym_gold_aware_reward"  # the raw rubric pays an invented answer to a missing fact
 
 
 def test_hf_inference_stops_on_106_and_restores_think(notebook, tokenizer, tiny_model_dir):
@@ -394,7 +393,6 @@ def test_tunix_grpo_data_and_rewards(notebook, tokenizer, fake_tunix):
     assert record["prompts"].endswith("<start_of_turn>model\n<think>\n") and not record["prompts"].startswith("<bos>")
     assert record["answer"] == notebook["dsa_train_rows"][0]["messages"][1]["content"]
     run_cell("tunix_rewards", notebook)
-    strict, gym = notebook["DSA_REWARD_FNS"][0], notebook["DSA_REWARD_FNS"][2]
+    strict = notebook["DSA_REWARD_FNS"][0]
     inside = record["answer"][len("<think>\n"):]  # what a model writes after the pre-filled tag
     assert strict(prompts=[record["prompts"]], completions=[inside], answer=[record["answer"]]) == [1.0]
-    assert gym.__name__ == "gym_gold_aware_reward"

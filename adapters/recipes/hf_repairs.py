@@ -561,7 +561,7 @@ TRAINER_REWARDS_REPAIR = edit_repair(
     "trainer_reward_funcs",
     r"\breward_funcs\s*=",
     lambda source, tree: _keyword_value_edits(source, tree, ("GRPOTrainer",), "reward_funcs", "DSA_REWARD_FUNCS"),
-    "GRPOTrainer reward_funcs -> DSA_REWARD_FUNCS (strict format, partial format, gold-aware gym rubric)",
+    "GRPOTrainer reward_funcs -> DSA_REWARD_FUNCS (strict format, partial format, gym rubric)",
 )
 
 # GRPOConfig keywords this TRL (1.16) no longer takes: prompts longer than MAX_PROMPT_LENGTH are dropped

@@ -154,7 +154,7 @@ RECIPE = Recipe(
               r"^def (extract_final_number|calc_consistency_score|cast_style_scores|reward_format_\w+)\(",
               r"^def reward_\w+\(\s*prompts\s*,\s*completions\b"),
              "math/format rewards (DSA-CAST: final number, sympy CALC checks, Plan/Reasoning/Evidence/Sanity "
-             "headings) -> DSA rewards (strict, partial, gold-aware gym rubric)", cells=("tunix_rewards",)),
+             "headings) -> DSA rewards (strict, partial, gym rubric)", cells=("tunix_rewards",)),
     ),
     repairs=BASE_REPAIRS + (
         TUNIX_PIN_REPAIR,

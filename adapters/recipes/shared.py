@@ -46,14 +46,14 @@ TUNIX_REWARD_LIST_REPAIR = Repair(
     name="reward_fns",
     detect=r"\breward_fns\s*=\s*\[[^\]]*\]",
     fix=lambda s: re.sub(r"\breward_fns\s*=\s*\[[^\]]*\]", "reward_fns=DSA_REWARD_FNS", s),
-    reason="GSM8K reward list -> DSA_REWARD_FNS (strict format, partial format, gold-aware gym rubric)",
+    reason="GSM8K reward list -> DSA_REWARD_FNS (strict format, partial format, gym rubric)",
 )
 
 TRL_REWARD_LIST_REPAIR = Repair(
     name="reward_funcs",
     detect=r"\breward_funcs\s*=\s*\[[^\]]*\]",
     fix=lambda s: re.sub(r"\breward_funcs\s*=\s*\[[^\]]*\]", "reward_funcs=DSA_REWARD_FUNCS", s),
-    reason="GSM8K reward list -> DSA_REWARD_FUNCS (strict format, partial format, gold-aware gym rubric)",
+    reason="GSM8K reward list -> DSA_REWARD_FUNCS (strict format, partial format, gym rubric)",
 )
 
 GSM8K_PATH_REPAIR = Repair(

@@ -2535,8 +2535,7 @@ def gym_gold_aware_reward(
 def make_reward(kind: str, convention: str, prefilled_think: bool | None = None, scale: float = 1.0) -> RewardFn:
     """A reward function with its options bound and a ``__name__`` the trainers log.
 
-    ``kind``: ``strict`` | ``partial`` | ``gym`` | ``gym-gold-aware``; ``convention``: ``tunix`` | ``trl``
-    (``unsloth`` is ``trl``).
+    ``kind``: ``strict`` | ``partial`` | ``gym`` | ``gym-gold-aware``; ``convention``: ``tunix`` | ``trl`` (``unsloth`` is ``trl``).
     The Tunix variant rejects message-list completions and the TRL one accepts both, so a mix-up
     in a notebook fails loudly instead of scoring the repr of a list.
     """
@@ -2556,20 +2555,18 @@ def make_reward(kind: str, convention: str, prefilled_think: bool | None = None,
             raise TypeError("Tunix rewards take completions as plain strings")
         return fn(prompts, completions, prefilled_think=prefilled_think, **extra, **columns)
 
-    names = {"gym": "gym_rubric_reward", "gym-gold-aware": "gym_gold_aware_reward"}
-    reward.__name__ = names.get(kind, f"{kind}_format_reward")
+    reward.__name__ = {"gym": "gym_rubric_reward", "gym-gold-aware": "gym_gold_aware_reward"}.get(kind, f"{kind}_format_reward")
     reward.__qualname__ = reward.__name__
     reward.__doc__ = f"{kind} reward, {convention} convention (prefilled_think={prefilled_think})."
     return reward
 
 
-def tunix_rewards(prefilled_think: bool | None = None, gym_scale: float = 1.0, gym_kind: str = "gym") -> list[RewardFn]:
-    """The three rewards for ``GRPOLearner(reward_fns=...)``; ``gym_kind="gym-gold-aware"`` swaps the raw rubric
-    for :func:`gym_gold_aware_reward`."""
+def tunix_rewards(prefilled_think: bool | None = None, gym_scale: float = 1.0) -> list[RewardFn]:
+    """The three rewards for ``GRPOLearner(reward_fns=...)``."""
     return [
         make_reward("strict", "tunix", prefilled_think),
         make_reward("partial", "tunix", prefilled_think),
-        make_reward(gym_kind, "tunix", prefilled_think, gym_scale),
+        make_reward("gym", "tunix", prefilled_think, gym_scale),
     ]
 
 

@@ -2472,8 +2472,7 @@ def gym_gold_aware_reward(
 def make_reward(kind: str, convention: str, prefilled_think: bool | None = None, scale: float = 1.0) -> RewardFn:
     """A reward function with its options bound and a ``__name__`` the trainers log.
 
-    ``kind``: ``strict`` | ``partial`` | ``gym`` | ``gym-gold-aware``; ``convention``: ``tunix`` | ``trl``
-    (``unsloth`` is ``trl``).
+    ``kind``: ``strict`` | ``partial`` | ``gym`` | ``gym-gold-aware``; ``convention``: ``tunix`` | ``trl`` (``unsloth`` is ``trl``).
     The Tunix variant rejects message-list completions and the TRL one accepts both, so a mix-up
     in a notebook fails loudly instead of scoring the repr of a list.
     """
@@ -2493,20 +2492,18 @@ def make_reward(kind: str, convention: str, prefilled_think: bool | None = None,
             raise TypeError("Tunix rewards take completions as plain strings")
         return fn(prompts, completions, prefilled_think=prefilled_think, **extra, **columns)
 
-    names = {"gym": "gym_rubric_reward", "gym-gold-aware": "gym_gold_aware_reward"}
-    reward.__name__ = names.get(kind, f"{kind}_format_reward")
+    reward.__name__ = {"gym": "gym_rubric_reward", "gym-gold-aware": "gym_gold_aware_reward"}.get(kind, f"{kind}_format_reward")
     reward.__qualname__ = reward.__name__
     reward.__doc__ = f"{kind} reward, {convention} convention (prefilled_think={prefilled_think})."
     return reward
 
 
-def tunix_rewards(prefilled_think: bool | None = None, gym_scale: float = 1.0, gym_kind: str = "gym") -> list[RewardFn]:
-    """The three rewards for ``GRPOLearner(reward_fns=...)``; ``gym_kind="gym-gold-aware"`` swaps the raw rubric
-    for :func:`gym_gold_aware_reward`."""
+def tunix_rewards(prefilled_think: bool | None = None, gym_scale: float = 1.0) -> list[RewardFn]:
+    """The three rewards for ``GRPOLearner(reward_fns=...)``."""
     return [
         make_reward("strict", "tunix", prefilled_think),
         make_reward("partial", "tunix", prefilled_think),
-        make_reward(gym_kind, "tunix", prefilled_think, gym_scale),
+        make_reward("gym", "tunix", prefilled_think, gym_scale),
     ]
 
 
@@ -2955,11 +2952,9 @@ dsa_run_evaluation(_DSA_EVAL_LABEL)
 # %%
 # GRPO rewards (DSA core): strict format, partial format and the gym's rubric (scaled to about -1..1),
 # Tunix convention fn(prompts, completions: list[str], **columns). The prompts pre-fill <think>, so the
-# rewards put it back before judging: a pre-filled tag must not zero the format reward. The gym reward is
-# gold-aware: the gym scores an answer where the gold reply abstains (a missing fact) or names a conflict up
-# to +50, above the right abstention's +30; here that answer scores -5.
+# rewards put it back before judging: a pre-filled tag must not zero the format reward.
 GYM_REWARD_SCALE = 0.02
-DSA_REWARD_FNS = tunix_rewards(prefilled_think=True, gym_scale=GYM_REWARD_SCALE, gym_kind="gym-gold-aware")
+DSA_REWARD_FNS = tunix_rewards(prefilled_think=True, gym_scale=GYM_REWARD_SCALE)
 
 # %%
 # GRPO prompts from the DIPG train split, rendered as in SFT and pre-filled with <think> as inference is.

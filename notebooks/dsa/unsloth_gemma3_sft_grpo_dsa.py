@@ -2468,8 +2468,7 @@ def gym_gold_aware_reward(
 def make_reward(kind: str, convention: str, prefilled_think: bool | None = None, scale: float = 1.0) -> RewardFn:
     """A reward function with its options bound and a ``__name__`` the trainers log.
 
-    ``kind``: ``strict`` | ``partial`` | ``gym`` | ``gym-gold-aware``; ``convention``: ``tunix`` | ``trl``
-    (``unsloth`` is ``trl``).
+    ``kind``: ``strict`` | ``partial`` | ``gym`` | ``gym-gold-aware``; ``convention``: ``tunix`` | ``trl`` (``unsloth`` is ``trl``).
     The Tunix variant rejects message-list completions and the TRL one accepts both, so a mix-up
     in a notebook fails loudly instead of scoring the repr of a list.
     """
@@ -2489,20 +2488,18 @@ def make_reward(kind: str, convention: str, prefilled_think: bool | None = None,
             raise TypeError("Tunix rewards take completions as plain strings")
         return fn(prompts, completions, prefilled_think=prefilled_think, **extra, **columns)
 
-    names = {"gym": "gym_rubric_reward", "gym-gold-aware": "gym_gold_aware_reward"}
-    reward.__name__ = names.get(kind, f"{kind}_format_reward")
+    reward.__name__ = {"gym": "gym_rubric_reward", "gym-gold-aware": "gym_gold_aware_reward"}.get(kind, f"{kind}_format_reward")
     reward.__qualname__ = reward.__name__
     reward.__doc__ = f"{kind} reward, {convention} convention (prefilled_think={prefilled_think})."
     return reward
 
 
-def tunix_rewards(prefilled_think: bool | None = None, gym_scale: float = 1.0, gym_kind: str = "gym") -> list[RewardFn]:
-    """The three rewards for ``GRPOLearner(reward_fns=...)``; ``gym_kind="gym-gold-aware"`` swaps the raw rubric
-    for :func:`gym_gold_aware_reward`."""
+def tunix_rewards(prefilled_think: bool | None = None, gym_scale: float = 1.0) -> list[RewardFn]:
+    """The three rewards for ``GRPOLearner(reward_fns=...)``."""
     return [
         make_reward("strict", "tunix", prefilled_think),
         make_reward("partial", "tunix", prefilled_think),
-        make_reward(gym_kind, "tunix", prefilled_think, gym_scale),
+        make_reward("gym", "tunix", prefilled_think, gym_scale),
     ]
 
 
@@ -2783,11 +2780,9 @@ DSA_TRAIN_LOG = dsa_train_log(trainer, Path(OUTPUT_DIR) / "train_log.json")
 # %%
 # GRPO rewards (DSA core): strict format, partial format and the gym's rubric (scaled to about -1..1),
 # TRL/Unsloth convention (completions as message lists). A prompt ending inside <think> is detected and
-# the tag put back before judging. The gym reward is gold-aware: the gym scores an answer where the gold
-# reply abstains (a missing fact) or names a conflict up to +50, above the right abstention's +30, so on
-# the raw rubric GRPO pays the model to invent the missing fact; here that answer scores -5.
+# the tag put back before judging.
 GYM_REWARD_SCALE = 0.02
-DSA_REWARD_FUNCS = trl_rewards(gym_scale=GYM_REWARD_SCALE, gym_kind="gym-gold-aware")
+DSA_REWARD_FUNCS = trl_rewards(gym_scale=GYM_REWARD_SCALE)
 
 # %% [markdown]
 # ### Train with GRPO
