@@ -29,6 +29,8 @@ Phases (each a folder under ``--out``; a phase whose folder is complete is skipp
   the first ``--select-rows`` GRPO prompts, scored by the gym, in resumable chunks -> ``OUT/grpo-select/
   selected.json``, the prompts whose reply scores below the gold reply; the grpo phase then trains on those
   alone. A prompt the SFT model already answers as well as the gold tends to get a group of equal rewards.
+  Measured once (stop 14, ``benchmarks/results/dsa_recipe.md``): every group had a gradient, but the chosen
+  prompts were 61 % declining golds and GRPO on them alone over-abstained (gym 40.20 -> 28.05).
 * ``report``: ``OUT/summary.md`` (before SFT / after SFT / after GRPO / gold replies; the paired bootstrap
   interval of the gym-reward difference GRPO - SFT; rows and reward per rubric branch) and ``OUT/report.png``.
 
