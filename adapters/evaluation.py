@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 
 from .dsa_format import FAILURE_KINDS, TAGS, parse_lenient, parse_strict, restore_prefilled_think
 from .errors import DatasetError
-from .gym_scorer import BRANCHES, GymScore, GymScorer, ground_truth_from_row
+from .gym_scorer import BRANCHES, GymScore, GymScorer, gold_aware_reward, ground_truth_from_row, missed_decline
 
 DATASET_TYPES = ("reasoning", "refusal", "haystack", "anti_knowledge")
 GYM_RATES = ("safe", "hallucination", "refusal", "consistency", "format_error")
@@ -225,6 +225,19 @@ def _gym_block(scores: Sequence[dict]) -> dict:
     }
 
 
+def _gold_aware_block(results: Sequence[dict]) -> dict:
+    """Per-row results -> the replies that answer where the gold reply abstains or names a conflict (the gym has
+    no check for them and scores them as answers, up to +50: :func:`adapters.gym_scorer.missed_decline`), and the
+    mean reward with them scored as the rubric's mirror case, -5 (:func:`adapters.gym_scorer.gold_aware_reward`).
+    """
+    n = len(results)
+    rewards = [gold_aware_reward(r["gym"]["reward"], r["gym"]["branch"], r["gold_gym"]["branch"]) for r in results]
+    return {
+        "answers_where_gold_declines": sum(1 for r in results if missed_decline(r["gym"]["branch"], r["gold_gym"]["branch"])),
+        "mean_reward": round(sum(rewards) / n, _ROUND) if n else None,
+    }
+
+
 def gold_ceiling(rows: Sequence[dict], scorer: GymScorer | None = None) -> dict:
     """The gym's verdict on the rows' own gold replies (the ceiling, FIELD_NOTES §2).
 
@@ -257,6 +270,7 @@ def _group(results: Sequence[dict]) -> dict:
         "proof_present_rate": _rate([r["proof_grounded"] is not None for r in results]),
         "proof_grounding_share": _rate(proofs),
         "gym": _gym_block([r["gym"] for r in results]),
+        "gold_aware": _gold_aware_block(results),
     }
 
 

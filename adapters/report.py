@@ -44,6 +44,11 @@ def _overall_rows(runs: list[tuple[str, dict]], gold: dict) -> tuple[list[str], 
         ("gym refusal rate", lambda g: _pct(g["gym"]["refusal_rate"]), lambda o: _pct(o["refusal_rate"])),
         ("gym consistency rate", lambda g: _pct(g["gym"]["consistency_rate"]), lambda o: _pct(o["consistency_rate"])),
         ("gym format-error rate", lambda g: _pct(g["gym"]["format_error_rate"]), lambda o: _pct(o["format_error_rate"])),
+        # The gym scores an answer where the gold declines as an answer (up to +50); the gold itself never does it.
+        ("answers where the gold abstains or names a conflict",
+         lambda g: str(g.get("gold_aware", {}).get("answers_where_gold_declines", "n/a")), lambda o: "0"),
+        ("gym mean reward, those answers scored -5 (gold-aware)",
+         lambda g: _num(g.get("gold_aware", {}).get("mean_reward")), lambda o: _num(o["mean_reward"])),
     ]
     rows = []
     for name, run_fn, gold_fn in spec:

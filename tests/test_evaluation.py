@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,20 @@ def test_split_user_content():
 
 def test_type_order():
     assert type_order(["zeta", "haystack", "reasoning", "alpha"]) == ["reasoning", "haystack", "alpha", "zeta"]
+
+
+def test_the_summary_counts_answers_where_the_gold_abstains_and_scores_them_minus_5():
+    from adapters.evaluation import evaluate_rows, summarise
+    from adapters.synthetic.rows import generate_rows
+
+    # v2 row c2f2a2ec (generate_rows(60, seed=3)): the gold abstains (the platelet count is missing); a reply
+    # that keeps its think and proof but "answers" with its first quote gets the gym's +50.
+    row = next(r for r in generate_rows(60, seed=3) if r["metadata"]["id"].startswith("c2f2a2ec"))
+    gold = row["messages"][-1]["content"]
+    quote = re.search(r'^- "(.*)"$', gold, re.M).group(1)
+    invented = re.sub(r"<answer>.*?</answer>", "<answer>\n" + quote + "\n</answer>", gold, flags=re.S)
+    metrics = summarise(evaluate_rows([row, row], [(0, invented), (1, gold)]))
+    overall = metrics["overall"]
+    assert overall["gym"]["branches"]["answer_correct"] == 1 and overall["gym"]["mean_reward"] == 40.0
+    assert overall["gold_aware"] == {"answers_where_gold_declines": 1, "mean_reward": 12.5}  # (-5 + 30) / 2
+    assert metrics["gold"]["overall"]["mean_reward"] == 30.0
