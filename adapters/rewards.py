@@ -187,18 +187,20 @@ def _scorer() -> GymScorer:
     return _SCORER
 
 
+def _gym_scores(prompts, completions, prefilled_think: bool | None, columns: dict):
+    """Yield ``(ground truth, the gym's GymScore)`` per completion, in order."""
+    scorer = _scorer()
+    for index, reply in enumerate(whole_replies(prompts, completions, prefilled_think)):
+        prompt = prompts[index] if prompts is not None and index < len(prompts) else None
+        truth = ground_truth_for(index, prompt, columns)
+        yield truth, scorer.score(reply, truth)
+
+
 def gym_rubric_reward(
     prompts=None, completions=(), prefilled_think: bool | None = None, scale: float = 1.0, **columns
 ) -> list[float]:
     """``fn(prompts, completions, **columns)``: the gym's reward per completion, times ``scale``."""
-    replies = whole_replies(prompts, completions, prefilled_think)
-    scorer = _scorer()
-    rewards = []
-    for index, reply in enumerate(replies):
-        prompt = prompts[index] if prompts is not None and index < len(prompts) else None
-        truth = ground_truth_for(index, prompt, columns)
-        rewards.append(scorer.score(reply, truth).reward * scale)
-    return rewards
+    return [score.reward * scale for _, score in _gym_scores(prompts, completions, prefilled_think, columns)]
 
 
 def gym_gold_aware_reward(
@@ -209,16 +211,12 @@ def gym_gold_aware_reward(
     (:func:`adapters.gym_scorer.gold_aware_reward`: the gym itself scores such a reply up to +50, above the
     right abstention's +30, so GRPO on the raw rubric pays the model to invent the missing fact).
     """
-    replies = whole_replies(prompts, completions, prefilled_think)
     scorer = _scorer()
     gold_branches: dict[str, str] = {}  # a GRPO group shares one gold reply: score it once
     rewards = []
-    for index, reply in enumerate(replies):
-        prompt = prompts[index] if prompts is not None and index < len(prompts) else None
-        truth = ground_truth_for(index, prompt, columns)
+    for truth, score in _gym_scores(prompts, completions, prefilled_think, columns):
         if truth.gold not in gold_branches:
             gold_branches[truth.gold] = scorer.score(truth.gold, truth).branch
-        score = scorer.score(reply, truth)
         rewards.append(gold_aware_reward(score.reward, score.branch, gold_branches[truth.gold], scorer.config) * scale)
     return rewards
 
@@ -252,12 +250,12 @@ def make_reward(kind: str, convention: str, prefilled_think: bool | None = None,
     return reward
 
 
-def tunix_rewards(prefilled_think: bool | None = None, gym_scale: float = 1.0) -> list[RewardFn]:
-    """The three rewards for ``GRPOLearner(reward_fns=...)``."""
+def tunix_rewards(prefilled_think: bool | None = None, gym_scale: float = 1.0, gym_kind: str = "gym") -> list[RewardFn]:
+    """The three rewards for ``GRPOLearner(reward_fns=...)``; ``gym_kind`` as in :func:`trl_rewards`."""
     return [
         make_reward("strict", "tunix", prefilled_think),
         make_reward("partial", "tunix", prefilled_think),
-        make_reward("gym", "tunix", prefilled_think, gym_scale),
+        make_reward(gym_kind, "tunix", prefilled_think, gym_scale),
     ]
 
 
