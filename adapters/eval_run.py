@@ -154,8 +154,14 @@ def run_evaluation(options: EvalOptions) -> dict:
 
     sources = {"dataset": options.dataset}
     sources["responses" if options.responses is not None else "model"] = str(options.responses or options.model)
-    if options.model is not None and options.dtype != "auto":
-        sources["weights dtype"] = options.dtype
+    if options.model is not None:
+        from .generation import generation_dtype, saved_dtype
+
+        dtype = generation_dtype(options.model, options.dtype)
+        if options.dtype != "auto":
+            sources["weights dtype"] = options.dtype
+        elif dtype != "auto":  # half-precision weights run as float32 on a CPU without bfloat16 hardware
+            sources["weights dtype"] = f"{dtype} (saved as {saved_dtype(options.model)}; no bfloat16 hardware here)"
     if options.compare is not None:
         sources["compared with"] = str(options.compare)
     labels = (out.name or "this run", Path(options.compare).name if options.compare else "other run")

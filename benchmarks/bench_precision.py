@@ -11,7 +11,8 @@ Generation: ``adapters.generation.generate`` (greedy, batched) on ``--gen-rows``
 float32 weights and with bfloat16 weights. Prints (and writes with ``--markdown``) seconds, tokens per
 second, the bf16/fp32 speed ratio, how far the bf16 losses are from the fp32 ones, and how many greedy
 replies are the same token for token. A 2-core CPU with AMX (``amx_bf16`` in /proc/cpuinfo) is where the
-ratio is large; without AMX bfloat16 may be slower than float32.
+ratio is large; without bfloat16 hardware (AVX2 alone) bfloat16 is far slower than float32, the backward most
+(``adapters.training.cpu_has_native_bf16``; ``benchmarks/results/precision.md`` (AMX) and ``precision_avx2.md`` (AVX2)).
 """
 
 from __future__ import annotations

@@ -36,8 +36,10 @@ Phases (each a folder under ``--out``; a phase whose folder is complete is skipp
 
 ``--precision bf16``: SFT and GRPO run their matrix products in bfloat16 under CPU autocast (weights,
 gradients and AdamW stay float32) and the evaluations generate with bfloat16 weights; on a CPU with AMX
-that is ~1.5x (training) and ~2x (generation) faster (``benchmarks/bench_precision.py``). A run keeps one
-precision: an SFT checkpoint refuses to resume in the other.
+that is ~1.5x (training) and ~2x (generation) faster (``benchmarks/bench_precision.py``). Without bfloat16
+hardware (AVX-512 BF16 or AMX) it is far slower than float32 (a 2-core AVX2 EPYC: 39x per SFT step, 2.6x in
+generation), so there the run exits 2 with one line before any work. A run keeps one precision: an SFT checkpoint refuses to resume
+in the other.
 
 ``--gym-reward gold-aware``: GRPO's gym reward scores a reply that answers where the gold reply abstains or names
 a conflict -5 (the gym has no check for it and scores such an answer up to +50, above the right abstention's
@@ -804,7 +806,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--beta", type=float, default=0.0, help="KL coefficient (0: no reference model)")
     parser.add_argument("--precision", choices=FL.PRECISIONS, default="fp32",
                         help="bf16: SFT and GRPO under CPU autocast (float32 weights and optimizer), evaluations "
-                        "with bfloat16 weights; fp32 (default): float32 throughout")
+                        "with bfloat16 weights; needs AVX-512 BF16 or AMX (refused without); fp32 (default): "
+                        "float32 throughout")
     parser.add_argument("--seed", type=int, default=42)
     return parser
 
@@ -821,6 +824,14 @@ def main(argv=None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if set(phases) - {"data", "report"}:
+        from adapters.training import PrecisionError
+
+        try:
+            FL.require_native_precision(args.precision)
+        except PrecisionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     if set(phases) - {"report"}:

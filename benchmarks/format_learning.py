@@ -45,7 +45,7 @@ from adapters.dataset import load_splits  # noqa: E402
 from adapters.chat_template import PROBE_CONVERSATION, render_with_template, uses_gemma_path  # noqa: E402
 from adapters.errors import ConversationError, DSAError, TemplateError  # noqa: E402
 from adapters.masking import mask_batch, to_trl_tokenized  # noqa: E402
-from adapters.training import PRECISIONS, autocast, learning_rate, masked_loss  # noqa: E402,F401  (re-exported: demo, tests)
+from adapters.training import PRECISIONS, autocast, learning_rate, masked_loss, require_native_precision  # noqa: E402,F401  (re-exported: demo, tests)
 
 
 ABLATION_LABELS = {"none": "prompt not masked", "offbyone": "upstream off-by-one mask"}
@@ -455,7 +455,8 @@ def main(argv=None) -> int:
                         help="comma-separated; the summary (summary.md) is always written at the end")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="bf16: training under CPU autocast (float32 weights and optimizer) and evaluation "
-                        "with bfloat16 weights; fp32 (default): float32 throughout")
+                        "with bfloat16 weights; needs AVX-512 BF16 or AMX (refused without); fp32 (default): "
+                        "float32 throughout")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
 
@@ -464,6 +465,7 @@ def main(argv=None) -> int:
     if {"train", "after", "before", "ablation", "ablation-eval"} & set(phases):
         try:
             check_model(args.model)
+            require_native_precision(args.precision)
         except DSAError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return exc.exit_code

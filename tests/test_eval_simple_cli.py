@@ -228,10 +228,9 @@ def test_model_end_to_end_on_tiny_model(tmp_path, tiny_model_dir):
     assert (again / "metrics.json").read_text() == (out / "metrics.json").read_text()
 
 
-@pytest.mark.e2e
-def test_dtype_bfloat16_generates_with_bfloat16_weights(tmp_path, tiny_model_dir, monkeypatch):
-    import torch
-
+@pytest.fixture
+def generated_dtypes(monkeypatch) -> list[set]:
+    """The dtypes of the weights each ``generate`` call of the run used, in order."""
     import adapters.generation as generation
 
     seen = []
@@ -242,14 +241,45 @@ def test_dtype_bfloat16_generates_with_bfloat16_weights(tmp_path, tiny_model_dir
         return real_generate(model, *args, **kwargs)
 
     monkeypatch.setattr(generation, "generate", spy)
+    return seen
+
+
+@pytest.mark.e2e
+def test_dtype_bfloat16_generates_with_bfloat16_weights(tmp_path, tiny_model_dir, generated_dtypes):
+    import torch
+
     out = tmp_path / "bf16"
     assert _run("--model", tiny_model_dir, "--dataset", DATASET, "--out", out, "--limit", 2,
                 "--max-new-tokens", 4, "--dtype", "bfloat16") == 0
-    assert seen == [{torch.bfloat16}]
+    assert generated_dtypes == [{torch.bfloat16}]
     assert "- weights dtype: `bfloat16`" in (out / "report.md").read_text()
     assert _run("--model", tiny_model_dir, "--dataset", DATASET, "--out", tmp_path / "as-saved", "--limit", 2,
                 "--max-new-tokens", 4) == 0
-    assert seen[1] == {torch.float32} and "weights dtype" not in (tmp_path / "as-saved" / "report.md").read_text()
+    assert generated_dtypes[1] == {torch.float32}
+    assert "weights dtype" not in (tmp_path / "as-saved" / "report.md").read_text()
+
+
+@pytest.mark.e2e
+def test_saved_bfloat16_weights_run_as_float32_on_a_cpu_without_bf16_hardware(
+        tmp_path, tiny_model_dir, generated_dtypes, monkeypatch):
+    """The offline 270M is saved in bfloat16; on an AVX2-only CPU its generation in bfloat16 is 2.6x slower."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from adapters.generation import saved_dtype
+
+    half = tmp_path / "tiny-bf16"
+    AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.bfloat16).save_pretrained(half)
+    AutoTokenizer.from_pretrained(str(tiny_model_dir)).save_pretrained(half)
+    assert saved_dtype(half) == "bfloat16"
+    for amx, out in ((False, tmp_path / "avx2"), (True, tmp_path / "amx")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx, raising=False)
+        assert _run("--model", half, "--dataset", DATASET, "--out", out, "--limit", 1, "--max-new-tokens", 4) == 0
+    assert generated_dtypes == [{torch.float32}, {torch.bfloat16}]
+    report = (tmp_path / "avx2" / "report.md").read_text()
+    assert "- weights dtype: `float32 (saved as bfloat16; no bfloat16 hardware here)`" in report
+    assert "weights dtype" not in (tmp_path / "amx" / "report.md").read_text()
 
 
 def test_absent_model_folder(tmp_path, capsys):
