@@ -38,8 +38,8 @@ Phases (each a folder under ``--out``; a phase whose folder is complete is skipp
 gradients and AdamW stay float32) and the evaluations generate with bfloat16 weights; on a CPU with AMX
 that is ~1.5x (training) and ~2x (generation) faster (``benchmarks/bench_precision.py``). Without bfloat16
 hardware (AVX-512 BF16 or AMX) it is far slower than float32 (a 2-core AVX2 EPYC: 39x per SFT step, 2.6x in
-generation), so there the run exits 2 with one line before any work. A run keeps one precision: an SFT checkpoint refuses to resume
-in the other.
+generation), so there the run exits 2 with one line before any work. A run keeps one precision: an SFT
+checkpoint refuses to resume in the other.
 
 ``--gym-reward gold-aware``: GRPO's gym reward scores a reply that answers where the gold reply abstains or names
 a conflict -5 (the gym has no check for it and scores such an answer up to +50, above the right abstention's
