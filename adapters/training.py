@@ -50,7 +50,7 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
     Without either, PyTorch converts every bfloat16 product in software: on a 2-core AMD EPYC with AVX2
     alone an autocast SFT step of the 270M took 39x as long as in float32 (811 s against 21 s for
-    one v2 row) and greedy generation with bfloat16 weights 2.6x as long
+    a ~980-token v2 row) and greedy generation with bfloat16 weights 2.6x as long
     (``benchmarks/results/precision_avx2.md``; with AMX, ``precision.md``: 1.5x and 2.5x faster).
     PyTorch's own probes first (``torch.cpu``, private, so a release may drop them), then the kernel's
     flags; where neither answers, True: a missing probe must not forbid what the hardware may well do.
