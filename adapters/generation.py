@@ -59,6 +59,14 @@ def refuse_unsupported(path: Path, kind: str) -> None:
 HALF_DTYPES = ("bfloat16", "float16")
 
 
+def _peft_base_path(adapter: Path, base: str) -> str:
+    """An adapter's ``base_model_name_or_path`` as a loadable path: a relative base saved beside the adapter
+    resolves against it; anything else (a hub id, an absolute path) stays as written."""
+    if not Path(base).exists() and (adapter / base).exists():
+        return str(adapter / base)
+    return base
+
+
 def saved_dtype(path: str | Path) -> str | None:
     """The weights' dtype a model folder's ``config.json`` records (``dtype``; older transformers wrote
     ``torch_dtype``); for a PEFT adapter folder, its base model's. None where no config says."""
@@ -70,7 +78,7 @@ def saved_dtype(path: str | Path) -> str | None:
         except (OSError, ValueError):
             return None
         if base:
-            config_path = (Path(base) if Path(base).exists() else path / base) / "config.json"
+            config_path = Path(_peft_base_path(path, base)) / "config.json"
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -120,8 +128,7 @@ def load_model(path: str | Path, dtype: str = "auto"):
             base_path = config.get("base_model_name_or_path")
             if not base_path:
                 raise ModelLoadError(f"{path}/adapter_config.json: no base_model_name_or_path")
-            if not Path(base_path).exists() and (path / base_path).exists():
-                base_path = str(path / base_path)  # a relative base saved beside the adapter
+            base_path = _peft_base_path(path, base_path)
             base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch_dtype)
             model = PeftModel.from_pretrained(base, str(path))
             tokenizer_path = path if (path / "tokenizer_config.json").is_file() else Path(base_path)
